@@ -1,0 +1,276 @@
+"""The controller's own settings: one frozen `Config`, its sources and validation.
+
+`parse_config(file_mapping, env, overrides)` is PURE: it merges, highest
+precedence first, CLI flags > `RKTCTL_*` environment > TOML file > defaults, and
+raises one `ConfigError` listing every problem. `load_config()` is the only I/O
+here: it reads the TOML file and `os.environ`. Config is loaded at startup and
+on SIGHUP and passed explicitly; there is no global config object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.errors import ConfigError
+from controller.model import frozen_map
+
+DEFAULT_CONFIG_PATH = "/etc/rktctl/config.toml"
+ENV_PREFIX = "RKTCTL_"
+LAUNCHERS = ("detached", "systemd-run")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "json", "console")
+INSECURE_WORDS = (
+    "none", "image", "tls", "ondisk", "http", "pubkey",
+    "capabilities", "paths", "seccomp", "all-fetch", "all-run", "all",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    desired_dir: str = "/etc/rktctl/desired"
+    """Directory of task manifests (`*.yaml`, `*.yml`), read recursively."""
+    status_dir: str = "/var/lib/rktctl/status"
+    """Where status files and the Prometheus textfile are written."""
+    state_dir: str = "/var/lib/rktctl/state"
+    """Controller state: restart counters, port allocations, pod logs, trust cache."""
+    rkt: str = "rkt"
+    """The rkt binary (path or name on PATH). Env: RKTCTL_RKT."""
+    rkt_dir: str | None = None
+    """rkt's data dir (`rkt --dir`); None leaves rkt's default (/var/lib/rkt)."""
+    rkt_local_config: str | None = None
+    """rkt's `--local-config` (default /etc/rkt)."""
+    rkt_system_config: str | None = None
+    """rkt's `--system-config` (default /usr/lib/rkt)."""
+    launcher: str = "detached"
+    """How `rkt run-prepared` is started: `detached` (new session) or `systemd-run`."""
+    stage1: str | None = None
+    """Default stage1: an image name, an absolute path or a URL of a stage1 ACI."""
+    insecure_default: tuple[str, ...] = ("image",)
+    """`--insecure-options` when a task sets neither insecure_options nor trust_prefix."""
+    volumes_enabled: bool = True
+    """Allow absolute host paths in `volumes` (relative ones are always allowed)."""
+    resync_interval_s: float = 30.0
+    """Full reconcile pass at least this often, whatever the watcher saw."""
+    debounce_s: float = 0.1
+    """Quiet time after a file event before a pass runs."""
+    debounce_max_s: float = 1.0
+    """A stream of events delays a pass by at most this long."""
+    command_timeout_s: float = 60.0
+    """Timeout of each rkt command other than prepare."""
+    prepare_timeout_s: float = 600.0
+    """Timeout of `rkt prepare` (it may fetch an image)."""
+    backoff_base_s: float = 1.0
+    """First retry delay after a failed pass or action; doubles per failure."""
+    backoff_cap_s: float = 300.0
+    """Largest retry delay."""
+    max_delete_fraction: float = 0.5
+    """Deletion guard: hold if one pass would stop more than this share of owned pods."""
+    allow_empty: bool = False
+    """Let an empty or missing desired dir stop every owned pod."""
+    max_parallel: int = 4
+    """Tasks acted on concurrently within one pass."""
+    gc_interval_s: float = 600.0
+    """How often `rkt gc` runs (0 disables)."""
+    gc_grace_period_s: float = 1800.0
+    """`rkt gc --grace-period` in seconds."""
+    log_level: str = "info"
+    log_format: str = "auto"
+    """`json`, `console`, or `auto` (JSON unless stderr is a TTY)."""
+    meta: Mapping[str, str] = field(default_factory=frozen_map)
+    """Operator-defined node attributes, visible as `meta.<key>`."""
+    port_range: tuple[int, int] = (20000, 32000)
+    """Dynamic host ports are allocated from this inclusive range."""
+    allow_env_interpolation: bool = False
+    """Allow `${env.X}` in manifests to read the controller's environment."""
+    overcommit: bool = False
+    """Start tasks even when their cpu/memory requests exceed node capacity."""
+    reserved_cpu_millis: int = 0
+    reserved_memory_bytes: int = 0
+
+    def rkt_global_args(self) -> tuple[str, ...]:
+        """Global flags every rkt invocation gets (before the subcommand)."""
+        args: list[str] = []
+        if self.rkt_dir:
+            args.append(f"--dir={self.rkt_dir}")
+        if self.rkt_local_config:
+            args.append(f"--local-config={self.rkt_local_config}")
+        if self.rkt_system_config:
+            args.append(f"--system-config={self.rkt_system_config}")
+        return tuple(args)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def parse_config(
+    file_mapping: Mapping[str, Any],
+    env: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    source: str = "config",
+) -> Config:
+    """Given the TOML mapping, the environment and CLI overrides, return a Config.
+
+    Raise ConfigError listing every unknown key and bad value at once.
+    """
+    problems: list[str] = []
+    merged: dict[str, Any] = {}
+    for key, value in file_mapping.items():
+        if key not in _FIELDS:
+            problems.append(f"unknown setting {key!r} in {source}{_suggest(key)}")
+            continue
+        merged[key] = value
+    for env_key, text in env.items():
+        if not env_key.startswith(ENV_PREFIX) or env_key == ENV_PREFIX + "CONFIG":
+            continue
+        key = env_key[len(ENV_PREFIX) :].lower()
+        if key in _FIELDS:
+            merged[key] = _from_env_text(key, text)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            merged[key] = value
+
+    values: dict[str, Any] = {}
+    for key, raw in merged.items():
+        try:
+            values[key] = _coerce(key, raw)
+        except ValueError as exc:
+            problems.append(f"{key}: {exc}")
+    if problems:
+        raise ConfigError(problems, source=source)
+    cfg = Config(**values)
+    problems.extend(_check(cfg))
+    if problems:
+        raise ConfigError(problems, source=source)
+    return cfg
+
+
+def load_config(
+    path: str | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read the TOML file (explicit path, $RKTCTL_CONFIG or the default) and the env.
+
+    A missing default file is fine (defaults apply); a missing explicit file is an
+    error. Raise ConfigError for unreadable or invalid config.
+    """
+    env = dict(os.environ if environ is None else environ)
+    explicit = path or env.get(ENV_PREFIX + "CONFIG")
+    config_path = Path(explicit or DEFAULT_CONFIG_PATH)
+    mapping: dict[str, Any] = {}
+    try:
+        mapping = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        if explicit:
+            raise ConfigError([f"config file not found: {config_path}"]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"cannot read {config_path}: {exc}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{config_path}: invalid TOML: {exc}"]) from exc
+    return parse_config(mapping, env, overrides, source=str(config_path))
+
+
+def _from_env_text(key: str, text: str) -> Any:
+    """Environment values are strings; lists are comma-separated, maps `k=v,k=v`."""
+    annotation = str(_FIELDS[key].type)
+    if annotation.startswith("tuple"):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if annotation.startswith("Mapping"):
+        pairs = [p.split("=", 1) for p in text.split(",") if "=" in p]
+        return {k.strip(): v.strip() for k, v in pairs}
+    return text
+
+
+def _coerce(key: str, raw: Any) -> Any:
+    annotation = str(_FIELDS[key].type)
+    if annotation == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return raw.lower() in {"1", "true", "yes", "on"}
+        raise ValueError(f"expected true or false, got {raw!r}")
+    if annotation == "float":
+        if isinstance(raw, bool):
+            raise ValueError(f"expected a number, got {raw!r}")
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a number of seconds, got {raw!r}") from None
+    if annotation == "int":
+        if isinstance(raw, bool):
+            raise ValueError(f"expected an integer, got {raw!r}")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+    if annotation.startswith("tuple[int"):
+        if not isinstance(raw, (list, tuple)) or len(raw) != 2:
+            raise ValueError(f"expected [low, high], got {raw!r}")
+        try:
+            return (int(raw[0]), int(raw[1]))
+        except (TypeError, ValueError):
+            raise ValueError(f"expected two integers, got {raw!r}") from None
+    if annotation.startswith("tuple"):
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, (list, tuple)) or not all(isinstance(x, str) for x in raw):
+            raise ValueError(f"expected a list of strings, got {raw!r}")
+        return tuple(raw)
+    if annotation.startswith("Mapping"):
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"expected a table of strings, got {raw!r}")
+        return frozen_map({str(k): str(v) for k, v in raw.items()})
+    # str and str | None
+    if raw is None and "None" in annotation:
+        return None
+    if not isinstance(raw, str):
+        raise ValueError(f"expected a string, got {raw!r}")
+    return raw
+
+
+def _check(cfg: Config) -> list[str]:
+    problems: list[str] = []
+    if cfg.launcher not in LAUNCHERS:
+        problems.append(f"launcher: {cfg.launcher!r} is not one of {', '.join(LAUNCHERS)}")
+    if cfg.log_level not in LOG_LEVELS:
+        problems.append(f"log_level: {cfg.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    if cfg.log_format not in LOG_FORMATS:
+        problems.append(f"log_format: {cfg.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+    bad_words = [w for w in cfg.insecure_default if w not in INSECURE_WORDS]
+    if bad_words:
+        problems.append(
+            f"insecure_default: unknown option(s) {', '.join(bad_words)}; "
+            f"rkt accepts {', '.join(INSECURE_WORDS)}"
+        )
+    for name in ("resync_interval_s", "command_timeout_s", "prepare_timeout_s",
+                 "backoff_base_s", "backoff_cap_s"):  # fmt: skip
+        if getattr(cfg, name) <= 0:
+            problems.append(f"{name}: must be greater than 0")
+    for name in ("debounce_s", "debounce_max_s", "gc_interval_s", "gc_grace_period_s"):
+        if getattr(cfg, name) < 0:
+            problems.append(f"{name}: must not be negative")
+    if not 0 < cfg.max_delete_fraction <= 1:
+        problems.append("max_delete_fraction: must be in (0, 1]")
+    if cfg.max_parallel < 1:
+        problems.append("max_parallel: must be at least 1")
+    low, high = cfg.port_range
+    if not 1 <= low <= high <= 65535:
+        problems.append(f"port_range: [{low}, {high}] is not a range within 1..65535")
+    if not cfg.rkt:
+        problems.append("rkt: must name the rkt binary")
+    return problems
+
+
+def _suggest(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(_FIELDS), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

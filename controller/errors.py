@@ -1,0 +1,137 @@
+"""The exception hierarchy of rktctl.
+
+    RktctlError                 code, exit_code (class attributes)
+    ├── ConfigError             bad config file / env / flags (exit 78, EX_CONFIG)
+    ├── ManifestError           a manifest is invalid: source + every message
+    ├── RktError                anything about talking to rkt (retryable)
+    │   ├── RktNotFound         the rkt binary is missing or not executable
+    │   ├── RktTimeout          an rkt command did not finish in time
+    │   ├── RktCommandFailed    rkt exited non-zero (argv, returncode, stderr tail)
+    │   ├── RktOutputError      rkt's output is not what its contract documents
+    │   └── RktUnsupported      rkt is older than 1.27.0 or its version is unreadable
+    ├── LaunchError             the launcher could not start a prepared pod
+    └── StatusWriteError        a status/state file could not be written
+
+Retryable vs terminal is a property of the class: `RktError`s are retried with
+backoff; a `ManifestError` is terminal for that manifest's content and is only
+looked at again when the file changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+STDERR_TAIL_BYTES = 2048
+
+
+class RktctlError(Exception):
+    """Base class: every error rktctl raises on purpose."""
+
+    code: ClassVar[str] = "rktctl_error"
+    exit_code: ClassVar[int] = 1
+    retryable: ClassVar[bool] = False
+
+
+class ConfigError(RktctlError):
+    """Raised when the controller's own configuration is invalid."""
+
+    code = "config_invalid"
+    exit_code = 78
+
+    def __init__(self, problems: Sequence[str], *, source: str = "config") -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__(f"{source}: " + "; ".join(self.problems))
+
+
+class ManifestError(RktctlError):
+    """Raised when a manifest cannot be loaded; carries every problem found."""
+
+    code = "manifest_invalid"
+
+    def __init__(self, source: str, messages: Sequence[str]) -> None:
+        self.source = source
+        self.messages = tuple(messages)
+        super().__init__("\n".join(self.messages) if self.messages else source)
+
+
+class RktError(RktctlError):
+    """Raised for any failure talking to rkt."""
+
+    code = "rkt_error"
+    retryable = True
+
+
+class RktNotFound(RktError):
+    """Raised when the rkt binary does not exist or cannot be executed."""
+
+    code = "rkt_not_found"
+
+    def __init__(self, binary: str, detail: str = "") -> None:
+        self.binary = binary
+        msg = f"rkt binary {binary!r} not found or not executable"
+        super().__init__(f"{msg}: {detail}" if detail else msg)
+
+
+class RktTimeout(RktError):
+    """Raised when an rkt command runs longer than its timeout."""
+
+    code = "rkt_timeout"
+
+    def __init__(self, argv: Sequence[str], timeout: float) -> None:
+        self.argv = tuple(argv)
+        self.timeout = timeout
+        super().__init__(f"rkt did not finish within {timeout:g}s: {' '.join(self.argv)}")
+
+
+class RktCommandFailed(RktError):
+    """Raised when rkt exits non-zero; keeps the last ~2 KiB of its stderr."""
+
+    code = "rkt_command_failed"
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stderr_tail = stderr[-STDERR_TAIL_BYTES:].strip()
+        sub = _subcommand(self.argv)
+        detail = self.stderr_tail.splitlines()[-1] if self.stderr_tail else "no output"
+        super().__init__(f"rkt {sub} exited {returncode}: {detail}")
+
+    @property
+    def subcommand(self) -> str:
+        return _subcommand(self.argv)
+
+
+class RktOutputError(RktError):
+    """Raised when rkt's output cannot be parsed as its contract documents."""
+
+    code = "rkt_output_invalid"
+
+
+class RktUnsupported(RktError):
+    """Raised when `rkt version` is unreadable or older than the minimum (1.27.0)."""
+
+    code = "rkt_unsupported"
+
+
+class LaunchError(RktctlError):
+    """Raised when a launcher cannot start `rkt run-prepared` for a pod."""
+
+    code = "launch_failed"
+    retryable = True
+
+
+class StatusWriteError(RktctlError):
+    """Raised when a status or state file cannot be written atomically."""
+
+    code = "status_write_failed"
+    retryable = True
+
+
+def _subcommand(argv: Sequence[str]) -> str:
+    """Return the rkt subcommand of an argv: the first word after the global flags."""
+    for word in argv[1:]:
+        if not word.startswith("-"):
+            return word
+    return "?"

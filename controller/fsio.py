@@ -1,0 +1,118 @@
+"""File I/O at the edges: atomic writes and reading the desired directory.
+
+SHELL. `atomic_write` is the only way rktctl writes a file that others read
+(status, metrics, state): temp file in the same directory, fsync, chmod 0644,
+rename, fsync of the directory, so a reader never sees a partial document.
+`is_manifest_name` is the single definition of which files are manifests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.errors import StatusWriteError
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+# Editor, package-manager and VCS leftovers that must never be read as manifests
+# (kubernetes#136962, #83708: kubelet loaded `web.yaml~` and `.web.yaml.swp`).
+_IGNORED_SUFFIXES = (
+    "~", ".swp", ".swx", ".swo", ".bak", ".orig", ".rej", ".tmp", ".rpmnew", ".rpmsave",
+    ".rpmorig", ".dpkg-new", ".dpkg-old", ".dpkg-dist", ".dpkg-tmp", ".dpkg-bak",
+)  # fmt: skip
+_VIM_PROBE = re.compile(r"^\d+$")  # vim writes numeric probe files such as "4913"
+IGNORED_DIRS = frozenset({".git", ".svn", ".hg"})
+
+
+def is_manifest_name(name: str) -> bool:
+    """Return True if a file called `name` is read as a manifest."""
+    if name.startswith(".") or (name.startswith("#") and name.endswith("#")):
+        return False
+    if _VIM_PROBE.match(name) or ".dpkg-" in name:
+        return False
+    if name.endswith(_IGNORED_SUFFIXES):
+        return False
+    return name.endswith(MANIFEST_SUFFIXES)
+
+
+@dataclass(frozen=True, slots=True)
+class DirListing:
+    manifests: tuple[Path, ...]
+    """Manifest files, sorted by path relative to the root."""
+    ignored: tuple[Path, ...]
+    """Files seen but not read (temp files, dotfiles, other extensions)."""
+    missing: bool = False
+
+
+def list_manifest_files(root: str | os.PathLike[str]) -> DirListing:
+    """Walk `root` (following a symlinked root) and split files into manifests and ignored.
+
+    Dot-directories such as `.git` are skipped entirely. A missing or unreadable root
+    gives `missing=True` rather than an exception.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        return DirListing(manifests=(), ignored=(), missing=True)
+    manifests: list[Path] = []
+    ignored: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in IGNORED_DIRS)
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            (manifests if is_manifest_name(name) else ignored).append(path)
+    return DirListing(manifests=tuple(manifests), ignored=tuple(ignored))
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never half.
+
+    Raise StatusWriteError if any step fails; the temp file is removed in that case.
+    """
+    target = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise StatusWriteError(f"cannot write {target}: {exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates 0600; monitoring runs as another user and must read it.
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, target)
+        _fsync_dir(target.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise StatusWriteError(f"cannot write {target}: {exc}") from exc
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def locked_file(path: str | os.PathLike[str]) -> Iterator[int]:
+    """Hold an exclusive flock on `path` (created if needed) for the with-block."""
+    import fcntl
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)

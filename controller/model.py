@@ -1,0 +1,381 @@
+"""The vocabulary of rktctl: frozen value types shared by every stage.
+
+PURE. Nothing here does I/O; everything is an immutable value that compares with
+`==`, so tests can assert whole specs, observations and plans. Raw JSON shapes
+from rkt are narrowed into these types by `observe`; YAML manifests by
+`manifest`. Constants such as the ownership stamp keys live here and nowhere else.
+
+Words (see README "Vocabulary"): manifest = one YAML file; task = what it
+declares; spec = the validated task; pod = an rkt pod; app = an rkt app inside
+a pod; observation = a parsed `rkt list`; plan/action = the pure diff; pass =
+one reconcile iteration; owned = carries rktctl's stamp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import NewType
+
+TaskName = NewType("TaskName", str)
+PodUUID = NewType("PodUUID", str)
+SpecHash = NewType("SpecHash", str)
+
+# --- The ownership stamp -------------------------------------------------------
+# rkt 1.27-1.30 put `--user-annotation`/`--user-label` given after an image into
+# that app's userAnnotations/userLabels, and `rkt list --format=json` shows them
+# as apps[i].user_annotations / apps[i].user_labels (verified on rkt 1.30.0).
+# There is no CLI flag for pod-level annotations, so every app is stamped.
+STAMP_TASK = "rktctl.io/task"
+STAMP_SPEC_HASH = "rktctl.io/spec-hash"
+STAMP_MANAGED_BY = "rktctl.io/managed-by"
+STAMP_MANAGED_BY_VALUE = "rktctl"
+
+API_VERSION = "rktctl.io/v1"
+KIND_TASK = "Task"
+
+
+def frozen_map(items: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """Return a read-only copy of `items` (a fresh dict behind a proxy)."""
+    return MappingProxyType(dict(items or {}))
+
+
+# --- Desired state ---------------------------------------------------------------
+
+
+class RestartPolicy(StrEnum):
+    ALWAYS = "always"
+    ON_FAILURE = "on-failure"
+    NEVER = "never"
+
+
+class UpdateOrder(StrEnum):
+    """How a spec change replaces a pod. start-first needs a task without static ports."""
+
+    STOP_FIRST = "stop-first"
+    START_FIRST = "start-first"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Volume:
+    """One `host:container[:readOnly]` entry of `config.volumes`."""
+
+    host: str
+    container: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortRequest:
+    """One entry of `resources.ports`: a label with a static host port, or dynamic (None)."""
+
+    label: str
+    static: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resources:
+    cpu_millis: int | None = None
+    """CPU limit in millicores (`500m` -> 500, `2` -> 2000)."""
+    memory_bytes: int | None = None
+    """Memory limit in bytes (`256Mi` -> 268435456)."""
+    ports: tuple[PortRequest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Restart:
+    policy: RestartPolicy = RestartPolicy.ALWAYS
+    initial_delay_s: float = 10.0
+    max_delay_s: float = 300.0
+    stable_after_s: float = 600.0
+    """A pod that ran this long resets the crash-loop backoff (kubelet: 10 min)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Constraint:
+    attribute: str
+    operator: str
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSpec:
+    """A validated manifest: the desired state of one task.
+
+    Field names follow Nomad's rkt driver config. `spec_hash` covers every field
+    that affects the pod (not `source`, not `labels`): an edit that changes only
+    comments, key order or the file name never restarts a pod.
+    """
+
+    name: TaskName
+    image: str
+    spec_hash: SpecHash
+    source: str = field(default="", compare=False)
+    labels: Mapping[str, str] = field(default_factory=frozen_map)
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    trust_prefix: str | None = None
+    insecure_options: tuple[str, ...] = ()
+    dns_servers: tuple[str, ...] = ()
+    dns_search_domains: tuple[str, ...] = ()
+    net: tuple[str, ...] = ()
+    port_map: Mapping[str, str] = field(default_factory=frozen_map)
+    debug: bool = False
+    no_overlay: bool = False
+    volumes: tuple[Volume, ...] = ()
+    group: str | None = None
+    user: str | None = None
+    env: Mapping[str, str] = field(default_factory=frozen_map)
+    resources: Resources = field(default_factory=Resources)
+    restart: Restart = field(default_factory=Restart)
+    kill_timeout_s: float = 30.0
+    constraints: tuple[Constraint, ...] = ()
+    stage1: str | None = None
+    update_order: UpdateOrder = UpdateOrder.STOP_FIRST
+
+    @property
+    def has_static_ports(self) -> bool:
+        return any(p.static is not None for p in self.resources.ports)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invalid:
+    """A manifest that is present but broken: its task must not be touched."""
+
+    name: TaskName
+    source: str
+    messages: tuple[str, ...]
+    content_hash: str = ""
+
+
+# --- Observed state --------------------------------------------------------------
+
+
+class PodState(StrEnum):
+    """Pod states exactly as rkt prints them, plus UNKNOWN for anything newer."""
+
+    EMBRYO = "embryo"
+    PREPARING = "preparing"
+    ABORTED_PREPARE = "aborted prepare"
+    PREPARED = "prepared"
+    RUNNING = "running"
+    DELETING = "deleting"
+    EXITED_DELETING = "exited deleting"
+    EXITED = "exited"
+    EXITED_GARBAGE = "exited garbage"
+    GARBAGE = "garbage"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, text: object) -> PodState:
+        """Return the state named by `text`; UNKNOWN for anything unrecognised."""
+        try:
+            return cls(text) if isinstance(text, str) else cls.UNKNOWN
+        except ValueError:
+            return cls.UNKNOWN
+
+
+# States in which a pod's apps may still run or are about to: "live".
+LIVE_STATES = frozenset({PodState.PREPARED, PodState.RUNNING})
+# States that are on their way somewhere by themselves: never act on them.
+TRANSITIONAL_STATES = frozenset(
+    {PodState.EMBRYO, PodState.PREPARING, PodState.DELETING, PodState.EXITED_DELETING}
+)
+# Finished pods that only need removing.
+FINISHED_STATES = frozenset(
+    {PodState.EXITED, PodState.EXITED_GARBAGE, PodState.ABORTED_PREPARE, PodState.GARBAGE}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedApp:
+    name: str
+    state: str = "unknown"
+    exit_code: int | None = None
+    image_id: str = ""
+    created_at_ns: int | None = None
+    started_at_ns: int | None = None
+    finished_at_ns: int | None = None
+    user_annotations: Mapping[str, str] = field(default_factory=frozen_map)
+    user_labels: Mapping[str, str] = field(default_factory=frozen_map)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedPod:
+    """One pod from `rkt list --format=json`.
+
+    `task`/`spec_hash` come from the ownership stamp; `task is None` means the pod
+    is not ours. Pod times are Unix seconds (app times are nanoseconds).
+    """
+
+    uuid: PodUUID
+    state: PodState
+    task: TaskName | None = None
+    spec_hash: SpecHash | None = None
+    apps: tuple[ObservedApp, ...] = ()
+    created_at: int | None = None
+    started_at: int | None = None
+    networks: tuple[str, ...] = ()
+
+    @property
+    def owned(self) -> bool:
+        return self.task is not None
+
+    @property
+    def exit_code(self) -> int | None:
+        """The pod's exit status as rkt derives it: the first failing app's code."""
+        codes = [a.exit_code for a in self.apps if a.exit_code is not None]
+        if not codes:
+            return None
+        return next((c for c in codes if c != 0), 0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    pods: tuple[ObservedPod, ...] = ()
+    complete: bool = True
+    """False when rkt reported per-pod errors (exit 0 with stderr): pods are hidden."""
+    errors: tuple[str, ...] = ()
+
+    def owned(self) -> tuple[ObservedPod, ...]:
+        return tuple(p for p in self.pods if p.owned)
+
+
+# --- Plans -----------------------------------------------------------------------
+
+
+class Reason(StrEnum):
+    MISSING = "missing"
+    SPEC_CHANGED = "spec_changed"
+    DUPLICATE = "duplicate"
+    NOT_DESIRED = "not_desired"
+    EXITED = "exited"
+    RESTART = "restart"
+    PREPARED_LEFTOVER = "prepared_leftover"
+    STALE_PREPARED = "stale_prepared"
+    ABORTED = "aborted"
+    CONSTRAINTS_UNMET = "constraints_unmet"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Start:
+    """Prepare a new pod for the task and run it."""
+
+    task: TaskName
+    spec_hash: SpecHash
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunPrepared:
+    """Run a pod of ours that a crash left `prepared` with the current spec hash."""
+
+    task: TaskName
+    uuid: PodUUID
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stop:
+    task: TaskName
+    uuid: PodUUID
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Remove:
+    task: TaskName
+    uuid: PodUUID
+    reason: Reason
+    exit_code: int | None = None
+
+
+Action = Start | RunPrepared | Stop | Remove
+
+
+class HoldReason(StrEnum):
+    """Why the planner held back instead of acting."""
+
+    INCOMPLETE_OBSERVATION = "incomplete_observation"
+    DELETION_GUARD = "deletion_guard"
+    BACKOFF = "backoff"
+    DUPLICATE_NAME = "duplicate_name"
+    INVALID_SPEC = "invalid_spec"
+    BLOCKED = "blocked"
+    RESTART_NEVER = "restart_never"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    """Something the planner deliberately did not do, for status and logs."""
+
+    reason: HoldReason
+    task: TaskName | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+    holds: tuple[Hold, ...] = ()
+    requeue_after: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+
+# --- Desired set, restart bookkeeping, outcomes --------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DesiredState:
+    """Everything the desired directory says, parsed (see `manifest.build_desired`)."""
+
+    tasks: Mapping[TaskName, TaskSpec | Invalid] = field(default_factory=dict)
+    """Each task name declared by exactly one manifest, valid or not."""
+    duplicates: Mapping[TaskName, tuple[str, ...]] = field(default_factory=dict)
+    """Names declared by more than one manifest -> their sources; none of them is applied."""
+    unnamed_invalid: tuple[Invalid, ...] = ()
+    """Broken manifests whose task name could not be read at all."""
+    ignored: tuple[str, ...] = ()
+    """Files in the directory that are not manifests (editor temp files, dotfiles, ...)."""
+    dir_missing: bool = False
+    """The desired directory does not exist or cannot be read."""
+    revision: str = ""
+    """Git commit of the directory when known, else a hash over all manifest contents."""
+
+    @property
+    def empty(self) -> bool:
+        """No manifest at all (not even a broken one): the deletion guard's trigger."""
+        return not self.tasks and not self.duplicates and not self.unnamed_invalid
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartState:
+    """Per-task crash-loop bookkeeping, kept by the shell in the state dir."""
+
+    restarts: int = 0
+    """Exits of the current spec counted against backoff (reset after a stable run)."""
+    not_before: float | None = None
+    """Unix time before which the task must not be started again."""
+    last_exit_code: int | None = None
+    completed_hash: SpecHash | None = None
+    """Spec hash whose pod finished and must not run again (restart policy)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What happened when one action was executed."""
+
+    action: Action
+    ok: bool
+    pod_uuid: PodUUID | None = None
+    """For Start: the new pod's UUID when known (also on a later failure)."""
+    error_code: str | None = None
+    message: str = ""
+    duration_ms: float = 0.0
+    skipped: bool = False
+    """Not attempted because an earlier action of the same task failed."""
