@@ -379,3 +379,38 @@ class Outcome:
     duration_ms: float = 0.0
     skipped: bool = False
     """Not attempted because an earlier action of the same task failed."""
+
+
+class PassResult(StrEnum):
+    OK = "ok"
+    """Converged or converging: every action that ran succeeded."""
+    DEGRADED = "degraded"
+    """Some actions failed (they back off); others went ahead."""
+    HELD = "held"
+    """The planner held back (incomplete observation, deletion guard)."""
+    FAILED = "failed"
+    """The pass itself failed (rkt unusable, list failed): nothing was done."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PassReport:
+    """Everything one reconcile pass saw and did: the input of status and metrics."""
+
+    id: str
+    trigger: str
+    started_at: float
+    finished_at: float
+    result: PassResult
+    desired: DesiredState
+    observation: Observation | None = None
+    """None when `rkt list` itself failed."""
+    plan: Plan = field(default_factory=Plan)
+    outcomes: tuple[Outcome, ...] = ()
+    restarts: Mapping[TaskName, RestartState] = field(default_factory=dict)
+    blocked: Mapping[TaskName, str] = field(default_factory=dict)
+    """Tasks not runnable on this host (constraints, ports, resources) -> why."""
+    fingerprint: Mapping[str, str] = field(default_factory=dict)
+    """rkt's attributes: driver.rkt, driver.rkt.version, driver.rkt.appc.version."""
+    error: str | None = None
+    error_code: str | None = None
+    dry_run: bool = False
