@@ -116,3 +116,50 @@ def locked_file(path: str | os.PathLike[str]) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
+def read_git_revision(desired_dir: str | os.PathLike[str]) -> str | None:
+    """Return the git commit the desired directory comes from, or None if unknown.
+
+    Two layouts are recognised without running git: a git-sync style symlink whose
+    target is named after the commit (`desired -> rev-<sha>` or `.../<sha>`), and a
+    directory inside a git checkout (reads `.git/HEAD` and the ref it names).
+    """
+    target = Path(os.path.realpath(desired_dir))
+    for name in (target.name, target.name.removeprefix("rev-")):
+        if _SHA.match(name):
+            return name
+    for directory in (target, *target.parents):
+        git = directory / ".git"
+        if git.is_dir():
+            return _resolve_head(git)
+        if git.is_file():  # a worktree or submodule: "gitdir: <path>"
+            text = git.read_text(encoding="utf-8", errors="replace").strip()
+            if text.startswith("gitdir:"):
+                return _resolve_head((directory / text[7:].strip()).resolve())
+            return None
+    return None
+
+
+def _resolve_head(git_dir: Path) -> str | None:
+    try:
+        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+        if not head.startswith("ref:"):
+            return head if _SHA.match(head) else None
+        ref = head[4:].strip()
+        ref_file = git_dir / ref
+        if ref_file.is_file():
+            sha = ref_file.read_text(encoding="utf-8").strip()
+            return sha if _SHA.match(sha) else None
+        packed = git_dir / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text(encoding="utf-8").splitlines():
+                sha, _, name = line.partition(" ")
+                if name == ref and _SHA.match(sha):
+                    return sha
+    except OSError:
+        return None
+    return None

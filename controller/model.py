@@ -364,6 +364,8 @@ class RestartState:
     last_exit_code: int | None = None
     completed_hash: SpecHash | None = None
     """Spec hash whose pod finished and must not run again (restart policy)."""
+    spec_hash: SpecHash | None = None
+    """The spec these counters are about; a different desired spec starts afresh."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
