@@ -13,8 +13,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from typing import TYPE_CHECKING
+
 from controller import __version__
 from controller.errors import RktctlError
+
+if TYPE_CHECKING:
+    from controller.config import Config
+    from controller.model import Action, PassReport
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -59,3 +65,167 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the top-level guard: never a traceback for a user
         print(f"rktctl: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+# --- shared options ---------------------------------------------------------------------
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    """Flags that override config settings (highest precedence: flags > env > file)."""
+    group = parser.add_argument_group("configuration (flags > RKTCTL_* env > config file)")
+    group.add_argument("--config", metavar="FILE",
+                       help="TOML config file (default $RKTCTL_CONFIG or /etc/rktctl/config.toml)")  # fmt: skip
+    group.add_argument("--desired", dest="desired_dir", metavar="DIR", help="desired directory")
+    group.add_argument("--status-dir", metavar="DIR", help="status files directory")
+    group.add_argument("--state-dir", metavar="DIR", help="controller state directory")
+    group.add_argument("--rkt", metavar="PATH", help="rkt binary")
+    group.add_argument("--rkt-dir", metavar="DIR", help="rkt's data dir (rkt --dir)")
+    group.add_argument("--launcher", choices=("detached", "systemd-run"))
+    group.add_argument("--resync", dest="resync_interval_s", type=float, metavar="SECONDS",
+                       help="full pass at least this often")  # fmt: skip
+    group.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    group.add_argument("--log-format", choices=("auto", "json", "console"))
+
+
+_OVERRIDE_KEYS = ("desired_dir", "status_dir", "state_dir", "rkt", "rkt_dir", "launcher",
+                  "resync_interval_s", "log_level", "log_format")  # fmt: skip
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    values = {key: getattr(args, key, None) for key in _OVERRIDE_KEYS}
+    if getattr(args, "force", False):
+        values["allow_empty"] = True
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _load(args: argparse.Namespace) -> Config:
+    from controller.config import load_config
+
+    return load_config(args.config, overrides=_overrides(args))
+
+
+def _configure_logs(cfg: Config) -> None:
+    from controller import logs
+
+    logs.configure(cfg.log_level, cfg.log_format)
+
+
+# --- run / reconcile / plan -----------------------------------------------------------------
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="run the controller daemon (watch, reconcile, resync)")
+    _add_config_args(p)
+    p.add_argument("--force", action="store_true",
+                   help="allow an empty or missing desired dir to stop every owned pod")  # fmt: skip
+    p.set_defaults(handler=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from controller.daemon import Daemon
+
+    cfg = _load(args)
+    _configure_logs(cfg)
+    return Daemon(cfg, config_path=args.config, load=lambda: _load(args)).run()
+
+
+def _add_reconcile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("reconcile", help="run reconcile passes without the daemon")
+    _add_config_args(p)
+    p.add_argument("--once", action="store_true", required=True, help="run exactly one pass")
+    p.add_argument("--force", action="store_true", help="override the deletion guard")
+    p.set_defaults(handler=_cmd_reconcile)
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    import os
+
+    from controller import __version__ as version
+    from controller.model import PassResult
+    from controller.reconcile import Reconciler
+    from controller.runtime import make_runtime
+    from controller.status import DaemonInfo
+    from controller.statusfiles import StatusWriter
+
+    cfg = _load(args)
+    _configure_logs(cfg)
+    reconciler = Reconciler(cfg, make_runtime(cfg))
+    report = reconciler.run_pass("startup")
+    info = DaemonInfo(version=version, pid=os.getpid(), started_at=report.started_at,
+                      config_path=args.config, resync_interval_s=cfg.resync_interval_s,
+                      node=reconciler.node_attributes)  # fmt: skip
+    StatusWriter(cfg.status_dir).publish(report, daemon=info, now=report.finished_at)
+    _print_report_summary(report)
+    return EXIT_OK if report.result in (PassResult.OK, PassResult.HELD) else EXIT_FAILURE
+
+
+def _print_report_summary(report: PassReport) -> None:
+    for outcome in report.outcomes:
+        action = outcome.action
+        state = "ok" if outcome.ok else ("skipped" if outcome.skipped else "FAILED")
+        uuid = outcome.pod_uuid or ""
+        line = f"{action.task}: {_action_word(action)} ({action.reason}) {uuid} {state}".rstrip()
+        print(line if outcome.ok else f"{line}: {outcome.message}")
+    for hold in report.plan.holds:
+        print(f"{hold.task or '*'}: held ({hold.reason}) {hold.message}".rstrip())
+    if report.error:
+        print(f"pass failed: {report.error}")
+    print(f"result: {report.result}")
+
+
+def _action_word(action: Action) -> str:
+    from controller.model import Remove, RunPrepared, Start, Stop
+
+    words: dict[type, str] = {Start: "start", RunPrepared: "run-prepared", Stop: "stop",
+                              Remove: "remove"}  # fmt: skip
+    return words[type(action)]
+
+
+def _add_plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="show what a pass would do and why, with the exact rkt argv "
+        "(exit 0: nothing to do, 3: changes pending)",
+    )
+    _add_config_args(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--force", action="store_true", help="plan as if the deletion guard were off")
+    p.set_defaults(handler=_cmd_plan)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from controller.reconcile import Reconciler, preview
+    from controller.runtime import make_runtime
+
+    cfg = _load(args)
+    _configure_logs(cfg)
+    reconciler = Reconciler(cfg, make_runtime(cfg))
+    report = reconciler.run_pass("startup", dry_run=True)
+    if report.error:
+        print(f"rktctl: cannot plan: {report.error}", file=sys.stderr)
+        return EXIT_FAILURE
+    steps = preview(reconciler, report)
+    if args.json:
+        doc = {
+            "actions": steps,
+            "holds": [{"task": h.task, "reason": str(h.reason), "message": h.message}
+                      for h in report.plan.holds],  # fmt: skip
+            "pending": bool(steps),
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        if not steps:
+            print("nothing to do: the host matches the desired state")
+        for step in steps:
+            uuid = f" {step['pod_uuid']}" if step["pod_uuid"] else ""
+            print(f"{step['task']}: {step['action']}{uuid} ({step['reason']})")
+            for argv in step["argv"]:
+                print("    " + " ".join(argv))
+        for hold in report.plan.holds:
+            print(f"{hold.task or '*'}: held ({hold.reason}) {hold.message}".rstrip())
+    return EXIT_PENDING if steps else EXIT_OK
+
+
+_REGISTRARS.extend([_add_run, _add_reconcile, _add_plan])
