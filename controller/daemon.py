@@ -1,0 +1,239 @@
+"""The daemon: one worker loop that turns triggers into reconcile passes.
+
+SHELL. `Daemon.run()` is `rktctl run`. A single worker on the main thread; the
+whole host is one work item. Triggers (file events from `watch`, SIGHUP, timers)
+only set flags; the loop coalesces them (client-go's dirty/processing semantics
+collapsed to one key): a trigger that arrives during a pass causes exactly one
+more pass. File events are debounced (quiet for `debounce_s`, at most
+`debounce_max_s` late) so editor dances and git checkouts become one pass.
+The next wake-up is the earliest of: a pending trigger, the plan's
+`requeue_after`, a retry after a failed pass (exponential backoff), the periodic
+resync, the periodic `rkt gc` and the systemd watchdog. A pass that raises is
+logged and retried; it never kills the daemon. SIGTERM/SIGINT finish the current
+pass and exit 0, leaving every pod running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+import structlog
+
+from controller import __version__, backoff, systemd
+from controller.config import Config
+from controller.errors import ConfigError, RktctlError, StatusWriteError
+from controller.model import PassReport, PassResult
+from controller.reconcile import Reconciler
+from controller.runtime import Runtime, make_runtime
+from controller.status import DaemonInfo
+from controller.statusfiles import StatusWriter
+from controller.watch import DesiredWatcher
+
+log = structlog.get_logger()
+
+
+class Daemon:
+    """Runs reconcile passes until SIGTERM/SIGINT. Build it, then call `run()`."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        config_path: str | None,
+        load: Callable[[], Config],
+        runtime_factory: Callable[[Config], Runtime] = make_runtime,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cfg = cfg
+        self._config_path = config_path
+        self._load = load
+        self._runtime_factory = runtime_factory
+        self._clock = clock
+        self._mono = monotonic
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._file_first: float | None = None
+        self._file_last: float | None = None
+        self._stop_signal: str | None = None
+        self._reload = False
+        self._started_at = clock()
+        self._reconciler = Reconciler(cfg, runtime_factory(cfg), clock=clock)
+        self._status = StatusWriter(cfg.status_dir)
+        self._watcher: DesiredWatcher | None = None
+        self._ready_sent = False
+
+    # --- triggers (any thread, or a signal handler) ---------------------------------
+
+    def file_changed(self, path: str) -> None:
+        now = self._mono()
+        with self._lock:
+            if self._file_first is None:
+                self._file_first = now
+            self._file_last = now
+        log.debug("desired_changed", path=path)
+        self._wake.set()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self._reload = True
+        else:
+            self._stop_signal = signal.Signals(signum).name
+        self._wake.set()
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until a stop signal; return the process exit code (0)."""
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        log.info("daemon_started", version=__version__, config_path=self._config_path,
+                 desired_dir=self.cfg.desired_dir, rkt=self.cfg.rkt, pid=os.getpid())  # fmt: skip
+        self._start_watcher()
+        failures = 0
+        trigger: str | None = "startup"
+        next_resync = self._mono() + self.cfg.resync_interval_s
+        next_gc = self._mono() + self.cfg.gc_interval_s if self.cfg.gc_interval_s else None
+        retry_at: float | None = None
+        requeue_at: float | None = None
+        try:
+            while self._stop_signal is None:
+                if self._reload:
+                    self._reload = False
+                    self._do_reload()
+                    trigger = "signal"
+                now = self._mono()
+                file_due = self._file_due(now)
+                if trigger is None:
+                    if file_due is not None and file_due <= now:
+                        trigger = "file"
+                    elif retry_at is not None and retry_at <= now:
+                        trigger = "retry"
+                    elif requeue_at is not None and requeue_at <= now:
+                        trigger = "retry"
+                    elif next_resync <= now:
+                        trigger = "resync"
+                if trigger is not None:
+                    if trigger in ("file", "resync", "signal"):
+                        with self._lock:
+                            self._file_first = self._file_last = None
+                    report = self._pass(trigger)
+                    trigger = None
+                    next_resync = self._mono() + self.cfg.resync_interval_s
+                    if report is None or report.result == PassResult.FAILED:
+                        failures += 1
+                        delay = backoff.delay(failures, base=self.cfg.backoff_base_s,
+                                              cap=self.cfg.backoff_cap_s)  # fmt: skip
+                        retry_at = self._mono() + delay
+                        log.warning("reconcile_failed", attempt=failures, retry_in_s=round(delay, 3),
+                                    error=report.error if report else "exception",
+                                    code=report.error_code if report else "internal_error")  # fmt: skip
+                        requeue_at = None
+                    else:
+                        failures = 0
+                        retry_at = None
+                        requeue_at = self._requeue_at(report)
+                    systemd.watchdog()
+                    continue
+                if next_gc is not None and next_gc <= now:
+                    self._gc()
+                    next_gc = self._mono() + self.cfg.gc_interval_s
+                deadlines = [next_resync, retry_at, requeue_at, file_due, next_gc]
+                wake_at = min(d for d in deadlines if d is not None)
+                timeout = max(0.0, wake_at - self._mono())
+                interval = systemd.watchdog_interval()
+                if interval:
+                    timeout = min(timeout, interval / 2)
+                self._wake.wait(timeout)
+                self._wake.clear()
+                systemd.watchdog()
+        finally:
+            systemd.stopping()
+            log.info("daemon_stopping", signal=self._stop_signal)
+            if self._watcher is not None:
+                self._watcher.stop()
+        log.info("daemon_stopped", exit_code=0)
+        return 0
+
+    def _file_due(self, now: float) -> float | None:
+        with self._lock:
+            if self._file_first is None or self._file_last is None:
+                return None
+            return min(self._file_last + self.cfg.debounce_s,
+                       self._file_first + self.cfg.debounce_max_s)  # fmt: skip
+
+    def _requeue_at(self, report: PassReport) -> float | None:
+        delays = [report.plan.requeue_after] if report.plan.requeue_after is not None else []
+        now = self._clock()
+        for state in report.restarts.values():
+            if state.not_before is not None and state.not_before > now:
+                delays.append(state.not_before - now)
+        if not delays:
+            return None
+        return self._mono() + max(0.05, min(delays))
+
+    def _pass(self, trigger: str) -> PassReport | None:
+        try:
+            report = self._reconciler.run_pass(trigger)
+        except Exception:  # the per-pass guard: a bug in one pass must not kill the daemon
+            log.exception("reconcile_crashed", trigger=trigger)
+            return None
+        self._publish(report)
+        if report.observation is not None and report.observation.complete and not self._ready_sent:
+            self._ready_sent = systemd.ready()
+            self._ready_sent = True
+        return report
+
+    def _publish(self, report: PassReport) -> None:
+        info = DaemonInfo(
+            version=__version__,
+            pid=os.getpid(),
+            started_at=self._started_at,
+            config_path=self._config_path,
+            resync_interval_s=self.cfg.resync_interval_s,
+            node=self._reconciler.node_attributes,
+        )
+        try:
+            self._status.publish(report, daemon=info, now=self._clock())
+        except StatusWriteError as exc:
+            log.error("status_write_failed", path=self.cfg.status_dir, error=str(exc))
+
+    def _gc(self) -> None:
+        try:
+            self._reconciler.runtime.gc(grace_period_s=self.cfg.gc_grace_period_s)
+        except RktctlError as exc:
+            log.warning("gc_failed", error=str(exc), code=exc.code)
+
+    def _do_reload(self) -> None:
+        systemd.reloading()
+        try:
+            cfg = self._load()
+        except ConfigError as exc:
+            log.error("config_invalid", path=self._config_path, errors=list(exc.problems))
+            systemd.ready()
+            return
+        old = self.cfg
+        self.cfg = cfg
+        self._reconciler.reload(cfg, self._runtime_factory(cfg))
+        if cfg.status_dir != old.status_dir:
+            self._status = StatusWriter(cfg.status_dir)
+        if cfg.desired_dir != old.desired_dir:
+            if self._watcher is not None:
+                self._watcher.stop()
+            self._start_watcher()
+        log.info("config_reloaded", path=self._config_path)
+        systemd.ready()
+
+    def _start_watcher(self) -> None:
+        self._watcher = DesiredWatcher(self.cfg.desired_dir, self.file_changed)
+        try:
+            self._watcher.start()
+        except OSError as exc:
+            # inotify limits or a missing parent: the periodic resync still converges.
+            log.error("watch_failed", path=self.cfg.desired_dir, error=str(exc))
+            self._watcher = None

@@ -1,0 +1,488 @@
+"""One reconcile pass: read -> observe -> place -> plan -> act -> bookkeeping.
+
+SHELL. `Reconciler.run_pass()` is the whole level-triggered step; the daemon calls
+it on every trigger, `rktctl reconcile --once` calls it once and `rktctl plan`
+calls it with `dry_run=True`, so a preview runs exactly the code path of a real
+pass minus acting. State kept between passes, all of it rebuildable:
+- a stat + content-hash cache of manifests, so unchanged files are neither read
+  nor parsed again;
+- per-task restart bookkeeping (crash-loop backoff, failed-action backoff),
+  persisted in `<state_dir>/restarts.json` so a controller restart does not
+  forget a crash loop;
+- persisted dynamic port allocations (`<state_dir>/ports.json`).
+The pods themselves are never cached: every pass observes them with `rkt list`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from controller import backoff, manifest, nodeinfo, placement, rktargs
+from controller.actuate import TaskExtras, apply
+from controller.config import Config
+from controller.errors import ManifestError, RktctlError, RktError, StatusWriteError
+from controller.fsio import atomic_write, list_manifest_files, read_git_revision
+from controller.model import (
+    DesiredState,
+    HoldReason,
+    Invalid,
+    Observation,
+    Outcome,
+    PassReport,
+    PassResult,
+    Plan,
+    PodState,
+    PodUUID,
+    Reason,
+    Remove,
+    RestartState,
+    RunPrepared,
+    SpecHash,
+    Start,
+    Stop,
+    TaskName,
+    TaskSpec,
+)
+from controller.plan import PlanPolicy, plan
+from controller.runtime import Runtime
+
+log = structlog.get_logger()
+
+RESTARTS_FILE = "restarts.json"
+
+
+@dataclass(slots=True)
+class _CachedFile:
+    stat_key: tuple[int, int, int, int]
+    data: bytes
+
+
+class ManifestCache:
+    """Reads the desired directory, re-reading only files whose stat changed."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, _CachedFile] = {}
+        self._parsed: dict[tuple[str, str], TaskSpec | ManifestError] = {}
+        self._warned: set[str] = set()
+
+    def read(self, desired_dir: str) -> DesiredState:
+        """Return the parsed desired state of `desired_dir` (never raises for bad files)."""
+        listing = list_manifest_files(desired_dir)
+        files: list[tuple[str, bytes]] = []
+        seen: set[str] = set()
+        for path in listing.manifests:
+            source = str(path)
+            seen.add(source)
+            try:
+                st = path.stat()
+                key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+                cached = self._files.get(source)
+                if cached is None or cached.stat_key != key:
+                    cached = _CachedFile(stat_key=key, data=path.read_bytes())
+                    self._files[source] = cached
+            except OSError as exc:
+                # Vanished between listing and reading (an editor's rename dance): skip it
+                # this pass; the watcher or resync triggers the next one.
+                log.debug("manifest_unreadable", path=source, error=str(exc))
+                continue
+            files.append((source, cached.data))
+        for gone in set(self._files) - seen:
+            del self._files[gone]
+        desired = manifest.build_desired(
+            files,
+            ignored=[str(p) for p in listing.ignored],
+            dir_missing=listing.missing,
+            revision=read_git_revision(desired_dir),
+            parse=self._parse,
+        )
+        self._warn_invalid(desired)
+        return desired
+
+    def _parse(self, data: bytes, source: str) -> TaskSpec:
+        key = (source, manifest.content_hash(data))
+        hit = self._parsed.get(key)
+        if hit is None:
+            try:
+                hit = manifest.parse_manifest(data, source=source)
+            except ManifestError as exc:
+                hit = exc
+            if len(self._parsed) > 4 * max(len(self._files), 256):
+                self._parsed.clear()  # bound memory under churn; a miss only costs a parse
+            self._parsed[key] = hit
+        if isinstance(hit, ManifestError):
+            raise hit
+        return hit
+
+    def _warn_invalid(self, desired: DesiredState) -> None:
+        invalid = [t for t in desired.tasks.values() if isinstance(t, Invalid)]
+        invalid.extend(desired.unnamed_invalid)
+        for item in invalid:
+            marker = f"{item.source}:{item.content_hash}"
+            if marker not in self._warned:
+                self._warned.add(marker)
+                log.warning("manifest_invalid", path=item.source, task=item.name or None,
+                            errors=list(item.messages))  # fmt: skip
+
+
+class Reconciler:
+    """Owns what must survive between passes; `run_pass` does one pass."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        runtime: Runtime,
+        *,
+        clock: Callable[[], float] = time.time,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.runtime = runtime
+        self._clock = clock
+        self._environ = dict(os.environ if environ is None else environ)
+        self._manifests = ManifestCache()
+        self._fingerprint: dict[str, str] | None = None
+        self._restarts: dict[TaskName, RestartState] = _load_restarts(cfg.state_dir)
+        self._action_failures: dict[TaskName, int] = {}
+        self._node_attrs: dict[str, str] | None = None
+        self.last_placement: placement.Placement | None = None
+        self.passes = 0
+
+    def reload(self, cfg: Config, runtime: Runtime) -> None:
+        """Adopt a new config (SIGHUP): rkt and node facts are looked at again."""
+        self.cfg = cfg
+        self.runtime = runtime
+        self._fingerprint = None
+        self._node_attrs = None
+
+    @property
+    def node_attributes(self) -> Mapping[str, str]:
+        return dict(self._node_attrs or {})
+
+    def run_pass(self, trigger: str, *, dry_run: bool = False) -> PassReport:
+        """Run one level-triggered pass and return what it saw and did. Never raises RktctlError."""
+        pass_id = secrets.token_hex(4)
+        started = self._clock()
+        self.passes += 1
+        with structlog.contextvars.bound_contextvars(reconcile_id=pass_id, trigger=trigger):
+            desired = self._manifests.read(self.cfg.desired_dir)
+            base = {"id": pass_id, "trigger": trigger, "started_at": started,
+                    "desired": desired, "dry_run": dry_run}  # fmt: skip
+            try:
+                fingerprint = self._ensure_fingerprint()
+                observation = self.runtime.list_pods()
+            except RktctlError as exc:
+                report = PassReport(**base, finished_at=self._clock(), result=PassResult.FAILED,
+                                    restarts=dict(self._restarts), error=str(exc),
+                                    error_code=exc.code, fingerprint=self._fingerprint or {})  # fmt: skip
+                self._log_finished(report)
+                return report
+            now = self._clock()
+            if not dry_run:
+                self._forget_stale_restarts(desired)
+                self._note_running(desired, observation, now)
+            placed = self._place(desired, observation, fingerprint)
+            self.last_placement = placed
+            planned_desired = _with_specs(desired, placed.specs)
+            the_plan = plan(
+                planned_desired,
+                observation,
+                now=now,
+                restarts=self._restarts,
+                blocked=placed.blocked,
+                policy=PlanPolicy(max_delete_fraction=self.cfg.max_delete_fraction,
+                                  allow_empty=self.cfg.allow_empty),  # fmt: skip
+            )
+            outcomes: tuple[Outcome, ...] = ()
+            if not dry_run and the_plan.actions:
+                specs = {n: s for n, s in planned_desired.tasks.items() if isinstance(s, TaskSpec)}
+                extras = {
+                    name: TaskExtras(env=placed.env.get(name, {}),
+                                     host_ports=placed.host_ports.get(name, {}))  # fmt: skip
+                    for name in specs
+                }
+                outcomes = apply(
+                    the_plan,
+                    self.runtime,
+                    specs=specs,
+                    owned=frozenset(p.uuid for p in observation.owned()),
+                    extras=extras,
+                    max_parallel=self.cfg.max_parallel,
+                )
+                self._book_outcomes(planned_desired, outcomes, self._clock())
+            if not dry_run:
+                self._save_ports(placed.persisted_ports)
+            report = PassReport(
+                **base,
+                finished_at=self._clock(),
+                result=_result(the_plan, outcomes),
+                observation=observation,
+                plan=the_plan,
+                outcomes=outcomes,
+                restarts=dict(self._restarts),
+                blocked=placed.blocked,
+                fingerprint=fingerprint,
+            )
+            self._log_finished(report)
+            return report
+
+    # --- steps --------------------------------------------------------------------
+
+    def _ensure_fingerprint(self) -> dict[str, str]:
+        if self._fingerprint is None:
+            self._fingerprint = self.runtime.version()
+            log.info("rkt_detected", **{k.replace(".", "_"): v for k, v in self._fingerprint.items()})
+        return self._fingerprint
+
+    def _place(
+        self, desired: DesiredState, observation: Observation, fingerprint: Mapping[str, str]
+    ) -> placement.Placement:
+        if self._node_attrs is None:
+            self._node_attrs = nodeinfo.gather_attributes(self.cfg, rkt_attrs=fingerprint)
+        live = {p.task for p in observation.owned() if p.task and p.state == PodState.RUNNING}
+        own_ports = _ports_of_live_tasks(desired, live, nodeinfo.load_ports(self.cfg.state_dir))
+        env = self._environ if self.cfg.allow_env_interpolation else None
+        return placement.place(
+            desired,
+            attrs=self._node_attrs,
+            persisted_ports=nodeinfo.load_ports(self.cfg.state_dir),
+            host_bound=nodeinfo.bound_tcp_ports() - own_ports,
+            running_tasks=frozenset(live),
+            cfg_port_range=self.cfg.port_range,
+            env=env,
+            capacity=nodeinfo.capacity(self._node_attrs, self.cfg),
+            overcommit=self.cfg.overcommit,
+        )
+
+    def _save_ports(self, persisted: Mapping[TaskName, Mapping[str, int]]) -> None:
+        if persisted != nodeinfo.load_ports(self.cfg.state_dir):
+            try:
+                nodeinfo.save_ports(self.cfg.state_dir, persisted)
+            except StatusWriteError as exc:
+                log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
+
+    def _forget_stale_restarts(self, desired: DesiredState) -> None:
+        """A new spec starts with a clean slate: an old spec's crash loop must not delay it."""
+        stale = [
+            name
+            for name, state in self._restarts.items()
+            if state.spec_hash is not None and spec_hash_of(desired.tasks.get(name)) not in (None, state.spec_hash)
+        ]
+        for name in stale:
+            del self._restarts[name]
+            self._action_failures.pop(name, None)
+        if stale:
+            self._save_restarts()
+
+    def _note_running(self, desired: DesiredState, observation: Observation, now: float) -> None:
+        """A pod of the current spec that ran long enough resets its task's crash loop."""
+        for pod in observation.owned():
+            spec = desired.tasks.get(pod.task) if pod.task else None
+            if pod.state != PodState.RUNNING or not isinstance(spec, TaskSpec):
+                continue
+            state = self._restarts.get(TaskName(pod.task or ""))
+            if state is None or pod.started_at is None:
+                continue
+            new = backoff.record_running(state, running_since=float(pod.started_at),
+                                         restart=spec.restart, now=now)  # fmt: skip
+            if new != state:
+                self._restarts[TaskName(pod.task or "")] = new
+                self._save_restarts()
+
+    def _book_outcomes(
+        self, desired: DesiredState, outcomes: tuple[Outcome, ...], now: float
+    ) -> None:
+        """Turn outcomes into restart bookkeeping: crash-loop and failed-action backoff."""
+        changed = False
+        for outcome in outcomes:
+            action = outcome.action
+            task = action.task
+            spec = desired.tasks.get(task)
+            state = self._restarts.get(task, RestartState())
+            if not outcome.ok:
+                if outcome.skipped or outcome.error_code == "not_owned":
+                    continue
+                failures = self._action_failures.get(task, 0) + 1
+                self._action_failures[task] = failures
+                delay = backoff.delay(failures, base=self.cfg.backoff_base_s,
+                                      cap=self.cfg.backoff_cap_s)  # fmt: skip
+                self._restarts[task] = dataclasses.replace(state, not_before=now + delay)
+                log.warning("reconcile_retry_scheduled", task=task, attempt=failures,
+                            retry_in_s=round(delay, 3), code=outcome.error_code)  # fmt: skip
+                changed = True
+                continue
+            if isinstance(action, Start):
+                self._action_failures.pop(task, None)
+            if (
+                isinstance(action, Remove)
+                and action.reason == Reason.EXITED
+                and isinstance(spec, TaskSpec)
+                and outcome.ok
+            ):
+                recorded = backoff.record_exit(
+                    state, exit_code=action.exit_code, spec_hash=spec.spec_hash,
+                    restart=spec.restart, now=now,
+                )  # fmt: skip
+                self._restarts[task] = dataclasses.replace(recorded, spec_hash=spec.spec_hash)
+                changed = True
+            elif isinstance(action, Start) and state.completed_hash not in (None, spec_hash_of(spec)):
+                self._restarts[task] = dataclasses.replace(state, completed_hash=None)
+                changed = True
+        # Tasks whose manifest is gone take their bookkeeping with them.
+        for task in [t for t in self._restarts if t not in desired.tasks]:
+            del self._restarts[task]
+            self._action_failures.pop(task, None)
+            changed = True
+        if changed:
+            self._save_restarts()
+
+    def _save_restarts(self) -> None:
+        doc = {name: dataclasses.asdict(state) for name, state in sorted(self._restarts.items())}
+        try:
+            atomic_write(Path(self.cfg.state_dir) / RESTARTS_FILE,
+                         json.dumps(doc, indent=1, sort_keys=True) + "\n")  # fmt: skip
+        except StatusWriteError as exc:
+            log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
+
+    def _log_finished(self, report: PassReport) -> None:
+        counts = {"started": 0, "stopped": 0, "removed": 0, "failed": 0}
+        for outcome in report.outcomes:
+            if not outcome.ok:
+                counts["failed"] += not outcome.skipped
+            elif isinstance(outcome.action, Start | RunPrepared):
+                counts["started"] += 1
+            elif isinstance(outcome.action, Stop):
+                counts["stopped"] += 1
+            else:
+                counts["removed"] += 1
+        duration_ms = round((report.finished_at - report.started_at) * 1000, 1)
+        level = log.info if report.outcomes or report.result != PassResult.OK else log.debug
+        level(
+            "reconcile_finished",
+            duration_ms=duration_ms,
+            result=str(report.result),
+            actions=len(report.plan.actions),
+            holds=[str(h.reason) for h in report.plan.holds],
+            error=report.error,
+            code=report.error_code,
+            dry_run=report.dry_run or None,
+            **counts,
+        )
+
+
+def spec_hash_of(spec: object) -> SpecHash | None:
+    return spec.spec_hash if isinstance(spec, TaskSpec) else None
+
+
+def _with_specs(desired: DesiredState, specs: Mapping[TaskName, TaskSpec]) -> DesiredState:
+    """Replace valid specs by their placed (interpolated) versions; drop none."""
+    tasks: dict[TaskName, TaskSpec | Invalid] = dict(desired.tasks)
+    tasks.update(specs)
+    return dataclasses.replace(desired, tasks=tasks)
+
+
+def _ports_of_live_tasks(
+    desired: DesiredState, live: set[TaskName], persisted: Mapping[TaskName, Mapping[str, int]]
+) -> frozenset[int]:
+    """Host ports our own running pods hold: they are not collisions with ourselves."""
+    ports: set[int] = set()
+    for name in live:
+        spec = desired.tasks.get(name)
+        if isinstance(spec, TaskSpec):
+            ports.update(p.static for p in spec.resources.ports if p.static is not None)
+        ports.update(persisted.get(name, {}).values())
+    return frozenset(ports)
+
+
+def _result(the_plan: Plan, outcomes: tuple[Outcome, ...]) -> PassResult:
+    if any(not o.ok and not o.skipped for o in outcomes):
+        return PassResult.DEGRADED
+    guard = {HoldReason.INCOMPLETE_OBSERVATION, HoldReason.DELETION_GUARD}
+    if any(h.reason in guard for h in the_plan.holds):
+        return PassResult.HELD
+    return PassResult.OK
+
+
+def _load_restarts(state_dir: str) -> dict[TaskName, RestartState]:
+    path = Path(state_dir) / RESTARTS_FILE
+    try:
+        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    states: dict[TaskName, RestartState] = {}
+    if not isinstance(raw, dict):
+        return states
+    fields = {f.name for f in dataclasses.fields(RestartState)}
+    for name, entry in raw.items():
+        if isinstance(entry, dict):
+            try:
+                states[TaskName(name)] = RestartState(**{k: v for k, v in entry.items() if k in fields})
+            except TypeError:
+                continue
+    return states
+
+
+
+def argv_options(
+    cfg: Config, *, env: Mapping[str, str] | None = None, host_ports: Mapping[str, int] | None = None
+) -> rktargs.ArgvOptions:
+    """The rkt argv options for `cfg` plus one task's placement extras."""
+    return rktargs.ArgvOptions(
+        rkt=cfg.rkt,
+        global_args=cfg.rkt_global_args(),
+        stage1=cfg.stage1,
+        insecure_default=cfg.insecure_default,
+        task_data_dir=str(Path(cfg.state_dir) / "tasks"),
+        extra_env=dict(env or {}),
+        host_ports=dict(host_ports or {}),
+    )
+
+
+def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
+    """Describe a dry-run pass's plan: per action the task, reason and exact rkt argv.
+
+    A pod that would be prepared has no UUID yet; its run-prepared argv shows `<uuid>`.
+    """
+    placed = reconciler.last_placement
+    steps: list[dict[str, Any]] = []
+    for action in report.plan.actions:
+        spec = report.desired.tasks.get(action.task)
+        if placed is not None and action.task in placed.specs:
+            spec = placed.specs[action.task]
+        opts = argv_options(
+            reconciler.cfg,
+            env=placed.env.get(action.task) if placed else None,
+            host_ports=placed.host_ports.get(action.task) if placed else None,
+        )
+        argv: list[tuple[str, ...]] = []
+        uuid: str | None = None
+        if isinstance(action, Start) and isinstance(spec, TaskSpec):
+            if spec.trust_prefix:
+                argv.append(rktargs.trust_argv(spec.trust_prefix, opts, debug=spec.debug))
+            argv.append(rktargs.prepare_argv(spec, opts))
+            argv.append(rktargs.run_prepared_argv(spec, PodUUID("<uuid>"), opts))
+            word = "start"
+        elif isinstance(action, RunPrepared) and isinstance(spec, TaskSpec):
+            uuid = action.uuid
+            argv.append(rktargs.run_prepared_argv(spec, action.uuid, opts))
+            word = "run-prepared"
+        elif isinstance(action, Stop):
+            uuid = action.uuid
+            argv.append(rktargs.stop_argv(action.uuid, opts))
+            word = "stop"
+        else:
+            uuid = getattr(action, "uuid", None)
+            argv.append(rktargs.rm_argv(PodUUID(uuid or ""), opts))
+            word = "remove"
+        steps.append({"task": action.task, "action": word, "reason": str(action.reason),
+                      "pod_uuid": uuid, "argv": [list(a) for a in argv]})  # fmt: skip
+    return steps
