@@ -1,0 +1,359 @@
+"""Argv builders: a TaskSpec (or a pod UUID) -> the exact argv tuple of an rkt command.
+
+PURE. The only module that knows rkt's flag spellings and positions. Called by
+`runtime.RktCli` (to run them) and by `plan`/`diff` output (to show them). Never
+builds a shell string, never does I/O, never reads the environment or a clock.
+
+Shape of the pod commands (globals before the subcommand, `=` form for every value):
+
+    rkt <global_args> --insecure-options=A,B --debug=BOOL prepare --quiet
+        [--stage1-name|--stage1-path|--stage1-url=S] [--no-overlay=true]
+        [--volume=NAME,kind=host,source=HOST,readOnly=BOOL ...]
+        [--mount=volume=NAME,target=PATH ...]
+        [--set-env=K=V ...] [--port=NAME:HOSTPORT ...]
+        IMAGE [--exec=CMD] [--user=U] [--group=G] [--memory=Q] [--cpu=Nm]
+        --user-annotation=rktctl.io/task=T --user-annotation=rktctl.io/spec-hash=H
+        --user-label=rktctl.io/managed-by=rktctl [-- ARGS...]
+    rkt <global_args> --insecure-options=A,B --debug=BOOL run-prepared
+        [--net=a,b] [--dns=X ...] [--dns-search=D ...] UUID
+
+Deliberate choices (each tested in tests/unit/test_rktargs.py):
+- `--port` goes *before* the image with the other pod flags. rkt parses the words
+  after an image with the command's whole flag set, so Nomad's after-the-image
+  position is accepted too, but `--port` is a pod-level flag (CONTRACT §4.4) and the
+  before-the-image form is the one verified on rkt 1.30 (transcripts 180, 96).
+  No `--port` is emitted when the pod uses host networking (`net` is exactly
+  `host`) or `none` (rkt would refuse the pod: "--port flag does not work with ...").
+- `--mount` goes before the image, so it applies to every app of the pod (Nomad).
+- Resource flags always carry a unit: `--cpu=<n>m`, `--memory=<n>Mi` (or the
+  largest exact unit), never Nomad's unitless `--cpu` (hashicorp/nomad 97be19b1).
+- `--insecure-options` is always explicit: the task's list, else `none` when the
+  task sets `trust_prefix`, else the controller's `insecure_default` (`image`),
+  never Nomad's silent `all`.
+- `--set-env` is sorted by key (Nomad iterated a Go map: the order changed between
+  runs); the task's env wins over controller-injected variables with the same key
+  (rkt rejects a repeated key: `key "K" already set`).
+- Volume names are ACNames derived from the task name and index (`rktctl-web-0`);
+  relative host paths resolve to `<task_data_dir>/<task>/<path>`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from controller.model import (
+    STAMP_MANAGED_BY,
+    STAMP_MANAGED_BY_VALUE,
+    STAMP_SPEC_HASH,
+    STAMP_TASK,
+    PodUUID,
+    TaskSpec,
+    Volume,
+    frozen_map,
+)
+
+KIB = 1024
+MIB = 1024 * KIB
+
+# Network modes in which rkt refuses `--port` (CONTRACT §4.4).
+_NO_PORT_NETS = (("host",), ("none",))
+_NON_ACNAME = re.compile(r"[^a-z0-9]+")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArgvOptions:
+    """Everything besides the TaskSpec that shapes an rkt argv (from Config + placement)."""
+
+    rkt: str
+    """The rkt binary: argv[0]."""
+    global_args: tuple[str, ...] = ()
+    """Global flags such as `--dir=/tmp/x`, from `Config.rkt_global_args()`."""
+    stage1: str | None = None
+    """Controller default stage1 (name, absolute path or URL); `spec.stage1` overrides it."""
+    insecure_default: tuple[str, ...] = ("image",)
+    """`--insecure-options` for a task with neither insecure_options nor trust_prefix."""
+    task_data_dir: str = "/var/lib/rktctl/state/tasks"
+    """Relative volume host paths resolve to `<task_data_dir>/<task>/<path>`."""
+    extra_env: Mapping[str, str] = field(default_factory=frozen_map)
+    """Variables injected by the controller (ports etc.), rendered after spec.env."""
+    host_ports: Mapping[str, int] = field(default_factory=dict)
+    """Port label -> allocated host port; static ports may be omitted (spec has them)."""
+
+
+def prepare_argv(spec: TaskSpec, opts: ArgvOptions) -> tuple[str, ...]:
+    """Given a task spec and options, return the argv of `rkt prepare --quiet` for it.
+
+    Raise ValueError for a spec that rkt cannot express (a dynamic port without an
+    allocated host port, a volume path with a comma, an argument `---`, a relative
+    path escaping the task's data directory); manifest validation rejects those first.
+    """
+    argv: list[str] = [*_pod_globals(spec, opts), "prepare", "--quiet"]
+    stage1 = spec.stage1 or opts.stage1
+    if stage1:
+        argv.append(stage1_flag(stage1))
+    if spec.no_overlay:
+        argv.append("--no-overlay=true")
+    volume_flags, mount_flags = _volume_flags(spec, opts)
+    argv += volume_flags
+    argv += mount_flags
+    argv += [f"--set-env={key}={value}" for key, value in _merged_env(spec, opts)]
+    argv += _port_flags(spec, opts)
+    argv.append(spec.image)
+    if spec.command is not None:
+        argv.append(f"--exec={spec.command}")
+    if spec.user is not None:
+        argv.append(f"--user={spec.user}")
+    if spec.group is not None:
+        argv.append(f"--group={spec.group}")
+    if spec.resources.memory_bytes is not None:
+        argv.append(f"--memory={format_memory(spec.resources.memory_bytes)}")
+    if spec.resources.cpu_millis is not None:
+        argv.append(f"--cpu={spec.resources.cpu_millis}m")
+    argv += stamp_args(spec)
+    if spec.args:
+        if "---" in spec.args:
+            # rkt ends an app's argument list at a lone `---` and parses on: it cannot be passed.
+            raise ValueError(f"task {spec.name}: an argument '---' cannot be passed to rkt")
+        argv += ["--", *spec.args]
+    return tuple(argv)
+
+
+def run_prepared_argv(spec: TaskSpec, uuid: PodUUID, opts: ArgvOptions) -> tuple[str, ...]:
+    """Given a task spec and the UUID of its prepared pod, return `rkt run-prepared` argv.
+
+    The network flags live here because `prepare` rejects them (transcript 216).
+    A one-element `dns_servers` of `host` or `none` renders as `--dns=host`/`--dns=none`.
+    """
+    argv: list[str] = [*_pod_globals(spec, opts), "run-prepared"]
+    if spec.net:
+        argv.append(f"--net={','.join(spec.net)}")
+    argv += [f"--dns={server}" for server in spec.dns_servers]
+    argv += [f"--dns-search={domain}" for domain in spec.dns_search_domains]
+    argv.append(uuid)
+    return tuple(argv)
+
+
+def trust_argv(prefix: str, opts: ArgvOptions, *, debug: bool = False) -> tuple[str, ...]:
+    """Return the argv that trusts the signing key discovered for `prefix` (no review).
+
+    No `--insecure-options` here: with `image` rkt has no keystore and trust fails.
+    """
+    return (
+        *_globals(opts),
+        f"--debug={_bool(debug)}",
+        "trust",
+        f"--prefix={prefix}",
+        "--skip-fingerprint-review",
+    )
+
+
+def list_argv(opts: ArgvOptions) -> tuple[str, ...]:
+    """Return the argv of `rkt list --format=json` (parsed by observe.parse_pod_list)."""
+    return (*_globals(opts), "list", "--format=json")
+
+
+def status_argv(uuid: PodUUID, opts: ArgvOptions, *, wait: str | None = None) -> tuple[str, ...]:
+    """Return the argv of `rkt status --format=json UUID`, with `--wait=<wait>` if given.
+
+    `wait` is a Go duration such as `10s`; the `=` form is required (CONTRACT §1.4).
+    """
+    argv = [*_globals(opts), "status", "--format=json"]
+    if wait is not None:
+        argv.append(f"--wait={wait}")
+    argv.append(uuid)
+    return tuple(argv)
+
+
+def stop_argv(uuid: PodUUID, opts: ArgvOptions, *, force: bool = False) -> tuple[str, ...]:
+    """Return the argv of `rkt stop [--force] UUID`."""
+    return (*_globals(opts), "stop", *(("--force",) if force else ()), uuid)
+
+
+def rm_argv(uuid: PodUUID, opts: ArgvOptions) -> tuple[str, ...]:
+    """Return the argv of `rkt rm UUID`."""
+    return (*_globals(opts), "rm", uuid)
+
+
+def gc_argv(opts: ArgvOptions, *, grace_period_s: float) -> tuple[str, ...]:
+    """Return the argv of `rkt gc --grace-period=<Go duration>`.
+
+    Raise ValueError for a negative grace period.
+    """
+    return (*_globals(opts), "gc", f"--grace-period={go_duration(grace_period_s)}")
+
+
+def version_argv(opts: ArgvOptions) -> tuple[str, ...]:
+    """Return the argv of `rkt version` (parsed by observe.parse_version)."""
+    return (*_globals(opts), "version")
+
+
+def cat_manifest_argv(uuid: PodUUID, opts: ArgvOptions) -> tuple[str, ...]:
+    """Return the argv of `rkt cat-manifest UUID` (the pod manifest as JSON)."""
+    return (*_globals(opts), "cat-manifest", uuid)
+
+
+def stamp_args(spec: TaskSpec) -> tuple[str, ...]:
+    """Return the app flags that stamp a pod as rktctl's (read back by observe.is_owned).
+
+    They must follow the image: rkt files them under that app's user annotations/labels.
+    """
+    return (
+        f"--user-annotation={STAMP_TASK}={spec.name}",
+        f"--user-annotation={STAMP_SPEC_HASH}={spec.spec_hash}",
+        f"--user-label={STAMP_MANAGED_BY}={STAMP_MANAGED_BY_VALUE}",
+    )
+
+
+def volume_name(task: str, index: int) -> str:
+    """Return the volume name of the `index`-th volume of `task`: a valid ACName.
+
+    ACNames are `[a-z0-9]+(-[a-z0-9]+)*`: the task name is lower-cased and every run of
+    other characters becomes one dash (Nomad only replaced `_`, hashicorp/nomad#2358).
+    """
+    slug = _NON_ACNAME.sub("-", task.lower()).strip("-") or "task"
+    return f"rktctl-{slug}-{index}"
+
+
+def insecure_options(spec: TaskSpec, opts: ArgvOptions) -> tuple[str, ...]:
+    """Return the `--insecure-options` words for a task.
+
+    The task's own list wins; with a `trust_prefix` the answer is `none` (full
+    verification against the trusted key); otherwise the controller's default.
+    """
+    if spec.insecure_options:
+        return spec.insecure_options
+    if spec.trust_prefix:
+        return ("none",)
+    return opts.insecure_default or ("none",)
+
+
+def stage1_flag(stage1: str) -> str:
+    """Return the flag selecting `stage1`: a URL, an absolute path, or an image name."""
+    if _SCHEME.match(stage1):
+        return f"--stage1-url={stage1}"
+    if stage1.startswith("/"):
+        return f"--stage1-path={stage1}"
+    return f"--stage1-name={stage1}"
+
+
+def format_memory(memory_bytes: int) -> str:
+    """Return a memory quantity rkt parses exactly: `<n>Mi` when whole MiB, else `<n>Ki`.
+
+    A byte count that is not a whole KiB stays a plain number, which rkt's quantity
+    syntax reads as bytes (exact, unlike Nomad's `M` = 10^6).
+    """
+    if memory_bytes % MIB == 0:
+        return f"{memory_bytes // MIB}Mi"
+    if memory_bytes % KIB == 0:
+        return f"{memory_bytes // KIB}Ki"
+    return str(memory_bytes)
+
+
+def go_duration(seconds: float) -> str:
+    """Return `seconds` as a Go duration string (`1800s`, `0s`, `1500ms`).
+
+    Raise ValueError when negative.
+    """
+    if seconds < 0:
+        raise ValueError(f"duration must not be negative: {seconds}")
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{round(seconds * 1000)}ms"
+
+
+def redact_argv(argv: Iterable[str]) -> tuple[str, ...]:
+    """Return `argv` with the values of `--set-env` replaced, for logs and error messages.
+
+    Env values may hold secrets; only their keys are ever logged.
+    """
+    out: list[str] = []
+    for word in argv:
+        if word.startswith("--set-env=") and "=" in word[len("--set-env=") :]:
+            key = word[len("--set-env=") :].split("=", 1)[0]
+            out.append(f"--set-env={key}={_REDACTED}")
+        else:
+            out.append(word)
+    return tuple(out)
+
+
+def host_path(spec_name: str, volume: Volume, task_data_dir: str) -> str:
+    """Return the host path of `volume`: absolute as given, relative under the task's dir.
+
+    Raise ValueError when a relative path climbs out of `<task_data_dir>/<task>`.
+    """
+    if volume.host.startswith("/"):
+        return posixpath.normpath(volume.host)
+    base = posixpath.normpath(posixpath.join(task_data_dir, spec_name))
+    resolved = posixpath.normpath(posixpath.join(base, volume.host))
+    if resolved != base and not resolved.startswith(base + "/"):
+        raise ValueError(
+            f"task {spec_name}: relative volume path {volume.host!r} leaves the task's "
+            f"data directory {base}"
+        )
+    return resolved
+
+
+def _globals(opts: ArgvOptions) -> tuple[str, ...]:
+    return (opts.rkt, *opts.global_args)
+
+
+def _pod_globals(spec: TaskSpec, opts: ArgvOptions) -> tuple[str, ...]:
+    return (
+        *_globals(opts),
+        f"--insecure-options={','.join(insecure_options(spec, opts))}",
+        f"--debug={_bool(spec.debug)}",
+    )
+
+
+def _volume_flags(spec: TaskSpec, opts: ArgvOptions) -> tuple[list[str], list[str]]:
+    volumes: list[str] = []
+    mounts: list[str] = []
+    for index, volume in enumerate(spec.volumes):
+        name = volume_name(spec.name, index)
+        source = host_path(spec.name, volume, opts.task_data_dir)
+        if "," in source:
+            # rkt splits --volume on commas before unescaping: a comma cannot be expressed.
+            raise ValueError(f"task {spec.name}: volume host path {source!r} contains a comma")
+        volumes.append(
+            f"--volume={name},kind=host,source={source},readOnly={_bool(volume.read_only)}"
+        )
+        # rkt parses --mount with url.ParseQuery after turning commas into `&`, so the
+        # target is percent-encoded: `/a,b` -> `/a%2Cb`, `/a+b` -> `/a%2Bb` (plain paths unchanged).
+        mounts.append(f"--mount=volume={name},target={quote(volume.container, safe='/')}")
+    return volumes, mounts
+
+
+def _merged_env(spec: TaskSpec, opts: ArgvOptions) -> list[tuple[str, str]]:
+    pairs = sorted(spec.env.items())
+    pairs += sorted((k, v) for k, v in opts.extra_env.items() if k not in spec.env)
+    return pairs
+
+
+def _port_flags(spec: TaskSpec, opts: ArgvOptions) -> list[str]:
+    if spec.net in _NO_PORT_NETS:
+        return []
+    flags: list[str] = []
+    for port in spec.resources.ports:
+        host_port = opts.host_ports.get(port.label, port.static)
+        if host_port is None:
+            raise ValueError(
+                f"task {spec.name}: dynamic port {port.label!r} has no allocated host port"
+            )
+        flags.append(f"--port={_port_name(spec.port_map.get(port.label, port.label))}:{host_port}")
+    return flags
+
+
+def _port_name(name: str) -> str:
+    # rkt wants the image's port *name*; docker2aci names a container port 80 "80-tcp"
+    # (hashicorp/nomad#2272, rkt/rkt#2150), so a bare number means that name.
+    return f"{name}-tcp" if name.isdigit() else name
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
