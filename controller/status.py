@@ -1,0 +1,747 @@
+"""Status documents: what one pass saw and did, as JSON-ready dicts for people and monitoring.
+
+PURE. Given a `PassReport`, the previous task documents and `now`, build the
+`tasks/<name>.json` documents and `controller.json` that `statusfiles` writes, and
+render the `rktctl status` table. Called by `statusfiles.StatusWriter` (daemon)
+and by `cli` (reading side). Never reads a clock, a file or the environment:
+every time is an argument, so the same report always gives the same documents.
+The shapes are the contract of `schemas/status.schema.json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from controller.model import (
+    FINISHED_STATES,
+    LIVE_STATES,
+    Hold,
+    HoldReason,
+    Invalid,
+    ObservedPod,
+    Outcome,
+    PassReport,
+    PodState,
+    Reason,
+    Remove,
+    RestartState,
+    RunPrepared,
+    SpecHash,
+    Start,
+    Stop,
+    TaskName,
+    TaskSpec,
+)
+
+SCHEMA_VERSION = 1
+HISTORY_LENGTH = 5
+STALE_HEARTBEAT_INTERVALS = 3
+"""`rktctl status` fails when the heartbeat is older than this many resync intervals."""
+
+
+class TaskPhase(StrEnum):
+    """One word per task for tables and alerts; conditions carry the detail."""
+
+    PENDING = "Pending"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    EXITED = "Exited"
+    BACKOFF = "Backoff"
+    STOPPING = "Stopping"
+    INVALID = "Invalid"
+    BLOCKED = "Blocked"
+    HELD = "Held"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonInfo:
+    """Facts about the running daemon that no PassReport carries."""
+
+    version: str
+    pid: int
+    started_at: float
+    config_path: str | None
+    resync_interval_s: float
+    node: Mapping[str, str] = field(default_factory=dict)
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def iso(ts: float) -> str:
+    """Return Unix time `ts` as ISO-8601 UTC with millisecond precision and a `Z`."""
+    text = datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def parse_iso(text: object) -> float | None:
+    """Return the Unix time of an ISO-8601 string written by `iso`, or None if unreadable."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _optional_iso(ts: float | None) -> str | None:
+    return None if ts is None else iso(ts)
+
+
+def _short(uuid: str) -> str:
+    return uuid[:8]
+
+
+def _hash8(spec_hash: str | None) -> str:
+    return (spec_hash or "?")[:8]
+
+
+# Which pod a task document shows when it has several: the one that matters most.
+def _pod_rank(pod: ObservedPod, spec_hash: str | None) -> tuple[int, int, int, int, int]:
+    return (
+        int(pod.state == PodState.RUNNING and pod.spec_hash == spec_hash),
+        int(pod.state == PodState.RUNNING),
+        int(pod.state in LIVE_STATES),
+        int(pod.state not in FINISHED_STATES),
+        pod.started_at or pod.created_at or 0,
+    )
+
+
+def _pick_pod(pods: Sequence[ObservedPod], spec_hash: str | None) -> ObservedPod | None:
+    if not pods:
+        return None
+    return max(pods, key=lambda p: _pod_rank(p, spec_hash))
+
+
+def _pod_doc(pod: ObservedPod) -> dict[str, Any]:
+    return {
+        "uuid": pod.uuid,
+        "state": str(pod.state),
+        "spec_hash": pod.spec_hash,
+        "created_at": None if pod.created_at is None else iso(pod.created_at),
+        "started_at": None if pod.started_at is None else iso(pod.started_at),
+        "exit_code": pod.exit_code,
+        "apps": [
+            {"name": app.name, "state": app.state, "exit_code": app.exit_code} for app in pod.apps
+        ],
+    }
+
+
+def _new_pod_doc(uuid: str, spec_hash: str | None) -> dict[str, Any]:
+    """A pod started in this pass: the observation (taken before acting) has not seen it."""
+    return {
+        "uuid": uuid,
+        "state": None,
+        "spec_hash": spec_hash,
+        "created_at": None,
+        "started_at": None,
+        "exit_code": None,
+        "apps": [],
+    }
+
+
+# --- the per-task facts ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Verdict:
+    phase: TaskPhase
+    reason: str
+    message: str
+    ready: str
+    reconciling: str
+    stalled: str
+    pod: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Facts:
+    name: TaskName
+    entry: TaskSpec | Invalid | None
+    duplicate_sources: tuple[str, ...]
+    pods: tuple[ObservedPod, ...]
+    observed: bool
+    outcomes: tuple[Outcome, ...]
+    holds: tuple[Hold, ...]
+    global_holds: tuple[Hold, ...]
+    restart: RestartState | None
+    blocked: str | None
+    error: str | None
+    prior_error: str | None
+    """The message of the previous document's last_error, if any."""
+    now: float
+
+    @property
+    def spec_hash(self) -> SpecHash | None:
+        return self.entry.spec_hash if isinstance(self.entry, TaskSpec) else None
+
+
+_GUARD_REASONS = {
+    HoldReason.DELETION_GUARD: "DeletionGuard",
+    HoldReason.INCOMPLETE_OBSERVATION: "IncompleteObservation",
+}
+
+
+def _verdict(
+    phase: TaskPhase,
+    reason: str,
+    message: str,
+    pod: dict[str, Any] | None,
+    *,
+    ready: str = "False",
+    reconciling: str = "False",
+    stalled: str = "False",
+) -> _Verdict:
+    return _Verdict(phase=phase, reason=reason, message=message, pod=pod, ready=ready,
+                    reconciling=reconciling, stalled=stalled)  # fmt: skip
+
+
+def _started(facts: _Facts) -> Outcome | None:
+    """The successful Start/RunPrepared of this pass, if any."""
+    for outcome in facts.outcomes:
+        if isinstance(outcome.action, Start | RunPrepared) and outcome.ok and not outcome.skipped:
+            return outcome
+    return None
+
+
+def _decide(facts: _Facts) -> _Verdict:
+    """Apply the phase rules in precedence order (see `build_task_statuses`)."""
+    spec_hash = facts.spec_hash
+    shown = _pick_pod(facts.pods, spec_hash)
+    pod = _pod_doc(shown) if shown else None
+    entry = facts.entry
+
+    if facts.duplicate_sources:
+        sources = ", ".join(facts.duplicate_sources)
+        msg = (
+            f"task name declared by {len(facts.duplicate_sources)} manifests ({sources}); "
+            "none is applied until only one remains"
+        )
+        return _verdict(TaskPhase.INVALID, "DuplicateName", msg, pod, stalled="True")
+    if isinstance(entry, Invalid):
+        msg = "; ".join(entry.messages) or f"{entry.source}: invalid manifest"
+        if shown is not None and shown.state in LIVE_STATES:
+            msg += f" (pod {_short(shown.uuid)} keeps running the last good spec)"
+        return _verdict(TaskPhase.INVALID, "InvalidSpec", msg, pod, stalled="True")
+    if facts.blocked is not None:
+        return _verdict(TaskPhase.BLOCKED, "Blocked", facts.blocked, pod, stalled="True")
+    own_hold = next((h for h in facts.holds if h.reason in _GUARD_REASONS), None)
+    if own_hold is not None:
+        return _held(own_hold, pod)
+
+    if not facts.observed:
+        # rkt list failed: what the pods do is unknown this pass; the caller keeps
+        # the previous phase and pod and marks every condition Unknown.
+        msg = f"rkt list failed: {facts.error}" if facts.error else "rkt list failed"
+        return _verdict(TaskPhase.PENDING, "ObservationFailed", msg, None, ready="Unknown",
+                        reconciling="Unknown", stalled="Unknown")  # fmt: skip
+
+    base = _base_phase(facts, shown, pod)
+    global_hold = next((h for h in facts.global_holds if h.reason in _GUARD_REASONS), None)
+    held_phases = {TaskPhase.PENDING, TaskPhase.STARTING, TaskPhase.STOPPING}
+    if global_hold is not None and base.phase in held_phases:
+        return _held(global_hold, pod)
+    return base
+
+
+def _held(hold: Hold, pod: dict[str, Any] | None) -> _Verdict:
+    reason = _GUARD_REASONS[hold.reason]
+    message = hold.message or f"held: {hold.reason}"
+    if hold.reason == HoldReason.DELETION_GUARD:
+        # Needs a person: fix the desired dir or set allow_empty / raise the limit.
+        return _verdict(TaskPhase.HELD, reason, message, pod, stalled="True")
+    return _verdict(TaskPhase.HELD, reason, message, pod, reconciling="True")
+
+
+def _base_phase(facts: _Facts, shown: ObservedPod | None, pod: dict[str, Any] | None) -> _Verdict:
+    """Phase of a valid, placeable, unheld task (or of an owned pod no longer desired)."""
+    entry = facts.entry
+    if not isinstance(entry, TaskSpec):
+        uuid = _short(shown.uuid) if shown else "?"
+        verb = "removing" if shown and shown.state in FINISHED_STATES else "stopping"
+        msg = f"no manifest declares this task any more; {verb} pod {uuid}"
+        return _verdict(TaskPhase.STOPPING, "NotDesired", msg, pod, reconciling="True")
+
+    spec_hash = entry.spec_hash
+    restart = facts.restart
+    current_running = any(
+        p.state == PodState.RUNNING and p.spec_hash == spec_hash for p in facts.pods
+    )
+    started = _started(facts)
+    if (
+        restart is not None
+        and restart.not_before is not None
+        and restart.not_before > facts.now
+        and not current_running
+        and started is None
+    ):
+        wait = restart.not_before - facts.now
+        parts = [f"next start at {iso(restart.not_before)} (in {wait:.0f}s)"]
+        if restart.restarts:
+            parts.append(f"{restart.restarts} restarts")
+        if restart.last_exit_code is not None:
+            parts.append(f"last exit code {restart.last_exit_code}")
+        failed = _failure(facts)
+        last_error = failed.message if failed is not None else facts.prior_error
+        if last_error:
+            parts.append(f"last error: {last_error}")
+        return _verdict(TaskPhase.BACKOFF, "BackOff", "; ".join(parts), pod, reconciling="True")
+    if current_running and shown is not None:
+        since = f" since {iso(shown.started_at)}" if shown.started_at else ""
+        return _verdict(TaskPhase.RUNNING, "Running", f"pod {_short(shown.uuid)} running{since}",
+                        pod, ready="True")  # fmt: skip
+    if started is not None:
+        new_uuid = started.pod_uuid or (
+            started.action.uuid if isinstance(started.action, RunPrepared) else None
+        )
+        new_pod = _new_pod_doc(new_uuid, spec_hash) if new_uuid else pod
+        what = f"pod {_short(new_uuid)}" if new_uuid else "a pod"
+        return _verdict(TaskPhase.STARTING, "Starting", f"started {what}", new_pod,
+                        reconciling="True")  # fmt: skip
+    arriving = [
+        p for p in facts.pods if p.spec_hash == spec_hash and p.state not in FINISHED_STATES
+    ]
+    if arriving:
+        first = _pick_pod(arriving, spec_hash)
+        assert first is not None
+        return _verdict(TaskPhase.STARTING, "Starting",
+                        f"pod {_short(first.uuid)} is {first.state}", _pod_doc(first),
+                        reconciling="True")  # fmt: skip
+    if restart is not None and restart.completed_hash == spec_hash:
+        code = restart.last_exit_code
+        if code in (None, 0):
+            msg = f"completed (exit code {code if code is not None else 'unknown'}); "
+            msg += f"restart policy {entry.restart.policy} does not start it again"
+            return _verdict(TaskPhase.EXITED, "Completed", msg, pod, ready="True")
+        msg = f"failed with exit code {code}; restart policy {entry.restart.policy} "
+        msg += "does not start it again until the manifest changes"
+        return _verdict(TaskPhase.EXITED, "Failed", msg, pod, stalled="True")
+    stale = [p for p in facts.pods if p.state in LIVE_STATES and p.spec_hash != spec_hash]
+    failed = _failure(facts)
+    if stale:
+        old = _pick_pod(stale, None)
+        assert old is not None
+        msg = f"pod {_short(old.uuid)} runs spec {_hash8(old.spec_hash)}; "
+        msg += f"replacing it with {_hash8(spec_hash)}"
+        if failed is not None:
+            msg += f" failed: {failed.message}"
+        return _verdict(TaskPhase.PENDING, "Updating", msg, pod, reconciling="True")
+    if failed is not None:
+        return _verdict(TaskPhase.PENDING, "StartFailed", f"start failed: {failed.message}", pod,
+                        reconciling="True")  # fmt: skip
+    return _verdict(TaskPhase.PENDING, "Pending", "waiting to be started", pod, reconciling="True")
+
+
+def _failure(facts: _Facts) -> Outcome | None:
+    """The last failed (attempted, not skipped) action of this task in this pass."""
+    failed = [o for o in facts.outcomes if not o.ok and not o.skipped]
+    return failed[-1] if failed else None
+
+
+# --- conditions, history, errors ------------------------------------------------
+
+
+def _conditions(verdict: _Verdict, previous: object, at: str) -> list[dict[str, Any]]:
+    old: dict[str, Mapping[str, Any]] = {}
+    if isinstance(previous, list):
+        for item in previous:
+            if isinstance(item, Mapping) and isinstance(item.get("type"), str):
+                old[item["type"]] = item
+    result = []
+    for kind, status in (
+        ("Ready", verdict.ready),
+        ("Reconciling", verdict.reconciling),
+        ("Stalled", verdict.stalled),
+    ):
+        before = old.get(kind)
+        # kstatus: the transition time moves only when the status does.
+        if (
+            before is not None
+            and before.get("status") == status
+            and before.get("last_transition_time")
+        ):
+            transition = before["last_transition_time"]
+        else:
+            transition = at
+        result.append({
+            "type": kind,
+            "status": status,
+            "reason": verdict.reason,
+            "message": verdict.message,
+            "last_transition_time": transition,
+        })  # fmt: skip
+    return result
+
+
+def _attempts(facts: _Facts) -> list[tuple[str, str, str, bool]]:
+    """(spec_hash, result, message, counts_as_attempt) per history-worthy outcome, in order."""
+    pod_hash = {p.uuid: p.spec_hash for p in facts.pods}
+    events: list[tuple[str, str, str, bool]] = []
+    for outcome in facts.outcomes:
+        action = outcome.action
+        if outcome.skipped:
+            continue
+        if isinstance(action, Start):
+            spec_hash: str | None = action.spec_hash
+        elif isinstance(action, RunPrepared):
+            spec_hash = pod_hash.get(action.uuid) or facts.spec_hash
+        elif isinstance(action, Remove) and action.reason == Reason.EXITED and outcome.ok:
+            spec_hash = pod_hash.get(action.uuid)
+            if spec_hash:
+                code = action.exit_code
+                events.append((spec_hash, "exited", f"pod {_short(action.uuid)} exited with code "
+                               f"{code if code is not None else 'unknown'}", False))  # fmt: skip
+            continue
+        else:
+            continue
+        if not spec_hash:
+            continue
+        if outcome.ok:
+            uuid = outcome.pod_uuid or (action.uuid if isinstance(action, RunPrepared) else None)
+            msg = f"started pod {_short(uuid)}" if uuid else "started"
+            events.append((spec_hash, "started", msg, True))
+        else:
+            events.append((spec_hash, "failed", outcome.message or str(outcome.error_code), True))
+    return events
+
+
+def _history(previous: object, events: Iterable[tuple[str, str, str, bool]], at: str) -> list[Any]:
+    entries: list[dict[str, Any]] = []
+    if isinstance(previous, list):
+        entries = [dict(e) for e in previous if isinstance(e, Mapping) and e.get("spec_hash")]
+    for spec_hash, result, message, counts in events:
+        old = next((e for e in entries if e["spec_hash"] == spec_hash), None)
+        if old is not None:
+            entries.remove(old)
+        attempts = int(old.get("attempts", 0)) if old else 0
+        entries.insert(0, {
+            "spec_hash": spec_hash,
+            "first_at": old.get("first_at", at) if old else at,
+            "at": at,
+            "result": result,
+            "message": message,
+            "attempts": attempts + (1 if counts else 0),
+        })  # fmt: skip
+    return entries[:HISTORY_LENGTH]
+
+
+def _last_error(facts: _Facts, verdict: _Verdict, previous: object, at: str) -> Any:
+    failed = _failure(facts)
+    if failed is not None:
+        return {
+            "code": failed.error_code or "action_failed",
+            "message": failed.message or f"{type(failed.action).__name__} failed",
+            "at": at,
+        }
+    if verdict.ready == "True":
+        return None  # converged: an old error no longer describes the task
+    return dict(previous) if isinstance(previous, Mapping) else None
+
+
+def _last_exit_code(facts: _Facts, previous: object) -> int | None:
+    if facts.restart is not None and facts.restart.last_exit_code is not None:
+        return facts.restart.last_exit_code
+    for outcome in reversed(facts.outcomes):
+        action = outcome.action
+        if isinstance(action, Remove) and action.exit_code is not None:
+            return action.exit_code
+    return previous if isinstance(previous, int) and not isinstance(previous, bool) else None
+
+
+# --- public builders -----------------------------------------------------------------
+
+
+def build_task_statuses(
+    report: PassReport, *, previous: Mapping[str, Mapping[str, Any]], now: float
+) -> dict[str, dict[str, Any]]:
+    """Given a pass report, the previous task documents by name and `now`, return the new ones.
+
+    One document per task name known from the desired state (valid, invalid or
+    duplicated) and per owned pod whose task is no longer desired (while its pod
+    exists). Phase precedence: Invalid > Blocked > Held > Backoff > Running >
+    Starting > Exited > Stopping > Pending; a running pod of the current spec
+    wins over a pending backoff. When `rkt list` failed (no observation), each
+    task keeps its previous phase and pod with every condition Unknown, and
+    documents of tasks that are no longer desired are carried over unchanged (their
+    pods may still exist). A document whose content did not change keeps its
+    `updated_at`, so callers can skip rewriting it. Never raises for data conditions.
+    """
+    desired = report.desired
+    observation = report.observation
+    pods_by_task: dict[TaskName, list[ObservedPod]] = {}
+    if observation is not None:
+        for pod in observation.owned():
+            if pod.task is not None:
+                pods_by_task.setdefault(pod.task, []).append(pod)
+    outcomes_by_task: dict[TaskName, list[Outcome]] = {}
+    for outcome in report.outcomes:
+        outcomes_by_task.setdefault(outcome.action.task, []).append(outcome)
+    holds_by_task: dict[TaskName, list[Hold]] = {}
+    global_holds = []
+    for hold in report.plan.holds:
+        if hold.task is None:
+            global_holds.append(hold)
+        else:
+            holds_by_task.setdefault(hold.task, []).append(hold)
+
+    names: set[TaskName] = set(desired.tasks) | set(desired.duplicates) | set(pods_by_task)
+    docs: dict[str, dict[str, Any]] = {}
+    if observation is None:
+        for name, doc in previous.items():
+            if name not in names:
+                docs[name] = dict(doc)
+    at = iso(now)
+    for name in sorted(names):
+        entry = None if name in desired.duplicates else desired.tasks.get(name)
+        restart = report.restarts.get(name)
+        spec_hash = entry.spec_hash if isinstance(entry, TaskSpec) else None
+        if restart is not None and restart.spec_hash not in (None, spec_hash):
+            restart = None  # counters of another spec: the new spec starts afresh
+        facts = _Facts(
+            name=name,
+            entry=entry,
+            duplicate_sources=tuple(sorted(desired.duplicates.get(name, ()))),
+            pods=tuple(pods_by_task.get(name, ())),
+            observed=observation is not None,
+            outcomes=tuple(outcomes_by_task.get(name, ())),
+            holds=tuple(holds_by_task.get(name, ())),
+            global_holds=tuple(global_holds),
+            restart=restart,
+            blocked=report.blocked.get(name),
+            error=report.error,
+            prior_error=_prior_error(previous.get(name, {})),
+            now=now,
+        )
+        docs[name] = _task_doc(facts, report, previous.get(name, {}), at)
+    return docs
+
+
+def _prior_error(previous: Mapping[str, Any]) -> str | None:
+    last_error = previous.get("last_error")
+    message = last_error.get("message") if isinstance(last_error, Mapping) else None
+    return message if isinstance(message, str) else None
+
+
+def _task_doc(
+    facts: _Facts, report: PassReport, previous: Mapping[str, Any], at: str
+) -> dict[str, Any]:
+    verdict = _decide(facts)
+    phase = verdict.phase
+    pod = verdict.pod
+    if verdict.reason == "ObservationFailed":
+        known = {str(p) for p in TaskPhase}
+        old_phase = previous.get("phase")
+        phase = TaskPhase(old_phase) if old_phase in known else TaskPhase.PENDING
+        old_pod = previous.get("pod")
+        pod = dict(old_pod) if isinstance(old_pod, Mapping) else None
+    entry = facts.entry
+    if facts.duplicate_sources:
+        source: str | None = facts.duplicate_sources[0]
+    elif entry is not None:
+        source = entry.source or None
+    else:
+        source = None
+    restart = facts.restart
+    restarts = restart.restarts if restart is not None else 0
+    next_retry = restart.not_before if restart is not None and phase == TaskPhase.BACKOFF else None
+    since = previous.get("since") if previous.get("phase") == phase else None
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "task",
+        "name": facts.name,
+        "source": source,
+        "spec_hash": facts.spec_hash,
+        "revision": report.desired.revision,
+        "phase": str(phase),
+        "since": since if isinstance(since, str) else at,
+        "message": verdict.message.replace("\n", " "),
+        "conditions": _conditions(verdict, previous.get("conditions"), at),
+        "pod": pod,
+        "restarts": restarts,
+        "last_exit_code": _last_exit_code(facts, previous.get("last_exit_code")),
+        "next_retry_at": _optional_iso(next_retry),
+        "last_error": _last_error(facts, verdict, previous.get("last_error"), at),
+        "history": _history(previous.get("history"), _attempts(facts), at),
+    }
+    old_updated = previous.get("updated_at")
+    unchanged = {k: v for k, v in previous.items() if k != "updated_at"} == doc
+    doc["updated_at"] = old_updated if unchanged and isinstance(old_updated, str) else at
+    return doc
+
+
+def _action_name(action: Start | RunPrepared | Stop | Remove) -> str:
+    return {Start: "start", RunPrepared: "run_prepared", Stop: "stop", Remove: "remove"}[
+        type(action)
+    ]
+
+
+def action_counts(outcomes: Iterable[Outcome]) -> dict[str, int]:
+    """Count outcomes per action kind and result: {"start": n, ..., "failed": n, "skipped": n}."""
+    counts = {"start": 0, "run_prepared": 0, "stop": 0, "remove": 0, "failed": 0, "skipped": 0}
+    for outcome in outcomes:
+        if outcome.skipped:
+            counts["skipped"] += 1
+        elif not outcome.ok:
+            counts["failed"] += 1
+        else:
+            counts[_action_name(outcome.action)] += 1
+    return counts
+
+
+def build_controller_status(
+    report: PassReport,
+    *,
+    task_docs: Mapping[str, Mapping[str, Any]],
+    daemon: DaemonInfo,
+    now: float,
+) -> dict[str, Any]:
+    """Given a pass report, the task documents built from it, daemon facts and `now`, return
+    the `controller.json` document: identity, last pass, heartbeat, counts per phase, rkt
+    fingerprint, ignored files, duplicate names, broken unnamed manifests, deletion-guard
+    state and the observation's completeness. Never raises for data conditions.
+    """
+    desired = report.desired
+    observation = report.observation
+    counts = {str(p): 0 for p in TaskPhase}
+    for doc in task_docs.values():
+        phase = doc.get("phase")
+        if isinstance(phase, str) and phase in counts:
+            counts[phase] += 1
+    guard = [h for h in report.plan.holds if h.reason == HoldReason.DELETION_GUARD]
+    error = None
+    if report.error is not None or report.error_code is not None:
+        error = {"code": report.error_code or "pass_failed", "message": report.error or ""}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "controller",
+        "version": daemon.version,
+        "pid": daemon.pid,
+        "started_at": iso(daemon.started_at),
+        "config_path": daemon.config_path,
+        "resync_interval_s": daemon.resync_interval_s,
+        "heartbeat_at": iso(now),
+        "last_pass": {
+            "id": report.id,
+            "trigger": report.trigger,
+            "started_at": iso(report.started_at),
+            "finished_at": iso(report.finished_at),
+            "duration_ms": round(max(report.finished_at - report.started_at, 0.0) * 1000, 3),
+            "result": str(report.result),
+            "dry_run": report.dry_run,
+            "error": error,
+            "actions": action_counts(report.outcomes),
+        },
+        "revision": desired.revision,
+        "desired_dir_missing": desired.dir_missing,
+        "observation_complete": observation is not None and observation.complete,
+        "observation": None
+        if observation is None
+        else {
+            "complete": observation.complete,
+            "errors": list(observation.errors),
+            "pods": len(observation.pods),
+            "owned_pods": len(observation.owned()),
+        },
+        "tasks": len(task_docs),
+        "counts": counts,
+        "rkt": dict(sorted(report.fingerprint.items())),
+        "ignored_files": sorted(desired.ignored),
+        "duplicate_names": {
+            name: sorted(sources) for name, sources in sorted(desired.duplicates.items())
+        },
+        "invalid_manifests": [
+            {"source": inv.source, "messages": list(inv.messages)}
+            for inv in desired.unnamed_invalid
+        ],
+        "deletion_guard": {
+            "held": bool(guard),
+            "message": "; ".join(h.message for h in guard if h.message),
+        },
+        "holds": [
+            {"reason": str(h.reason), "task": h.task, "message": h.message}
+            for h in report.plan.holds
+            if h.task is None
+        ],
+        "node": dict(sorted(daemon.node.items())),
+    }
+
+
+# --- reading side (rktctl status) --------------------------------------------------
+
+
+def heartbeat_problem(controller: Mapping[str, Any] | None, *, now: float) -> str | None:
+    """Given controller.json (or None) and `now`, say why the controller looks down, or None.
+
+    Down means: no document, an unreadable heartbeat, or a heartbeat older than
+    STALE_HEARTBEAT_INTERVALS resync intervals.
+    """
+    if controller is None:
+        return "no controller.json: the daemon has not written status yet (is it running?)"
+    beat = parse_iso(controller.get("heartbeat_at"))
+    interval = controller.get("resync_interval_s")
+    if beat is None or not isinstance(interval, int | float) or isinstance(interval, bool):
+        return "controller.json has no readable heartbeat_at / resync_interval_s"
+    age = now - beat
+    limit = STALE_HEARTBEAT_INTERVALS * float(interval)
+    if age > limit:
+        return (
+            f"controller heartbeat is {human_age(age)} old (limit {human_age(limit)} = "
+            f"{STALE_HEARTBEAT_INTERVALS} x resync_interval_s {interval:g}): the daemon "
+            "(pid {}) is not running or is stuck".format(controller.get("pid", "?"))
+        )
+    return None
+
+
+def human_age(seconds: float) -> str:
+    """Format a duration the way kubectl's AGE column does: 42s, 5m12s, 3h, 2d4h."""
+    s = max(int(seconds), 0)
+    if s < 120:
+        return f"{s}s"
+    minutes, hours, days = s // 60, s // 3600, s // 86400
+    if minutes < 10:
+        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
+    if hours < 3:
+        return f"{minutes}m"
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if days < 2:
+        return f"{hours}h"
+    if days < 8:
+        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
+    return f"{days}d"
+
+
+def render_table(task_docs: Mapping[str, Mapping[str, Any]], *, now: float) -> str:
+    """Render task documents as the `rktctl status` table (NAME PHASE POD RESTARTS AGE MESSAGE).
+
+    AGE is how long the task has been in its phase. Rows are sorted by name.
+    """
+    rows = [("NAME", "PHASE", "POD", "RESTARTS", "AGE", "MESSAGE")]
+    for name in sorted(task_docs):
+        doc = task_docs[name]
+        pod = doc.get("pod")
+        uuid = pod.get("uuid") if isinstance(pod, Mapping) else None
+        since = parse_iso(doc.get("since"))
+        rows.append((
+            str(doc.get("name", name)),
+            str(doc.get("phase", "?")),
+            _short(uuid) if isinstance(uuid, str) else "-",
+            str(doc.get("restarts", 0)),
+            human_age(now - since) if since is not None else "-",
+            str(doc.get("message", "")),
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True))
+        + "  "
+        + row[5]
+        for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
