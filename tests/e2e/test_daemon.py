@@ -1,0 +1,240 @@
+"""The daemon end to end: `rktctl run` as a subprocess, the fake rkt, temp dirs.
+
+Each test states one promise rktctl makes to an operator. Waits poll with a
+deadline (`wait_for`); nothing sleeps to let things settle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import (
+    Harness,
+    harness,
+    list_pods,
+    manifest_yaml,
+    pod_task,
+    pods_of,
+    rkt,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    with harness(tmp_path) as instance:
+        yield instance
+
+
+def _one_running(h: Harness, task: str, timeout: float = 20) -> dict:
+    pods = wait_for(lambda: h.running(task), timeout=timeout, what=f"a running pod of {task}")
+    assert len(pods) == 1, pods
+    return pods[0]
+
+
+def _prepare_calls(h: Harness, task: str) -> int:
+    return sum(1 for argv in h.calls("prepare") if f"rktctl.io/task={task}" in " ".join(argv))
+
+
+def test_dropped_manifest_gets_a_running_pod_with_the_stamp(h: Harness) -> None:
+    h.start()
+    h.write_manifest("web.yaml", manifest_yaml("web"))
+    pod = _one_running(h, "web")
+    app = pod["apps"][0]
+    assert app["user_labels"]["rktctl.io/managed-by"] == "rktctl"
+    assert app["user_annotations"]["rktctl.io/task"] == "web"
+    status = wait_for(lambda: (h.task_status("web") or {}).get("phase") == "Running"
+                      and h.task_status("web"), what="status Running")  # fmt: skip
+    assert status["pod"]["uuid"] == pod["name"]
+
+
+def test_edit_replaces_the_pod_and_rename_restarts_nothing(h: Harness) -> None:
+    h.start()
+    h.write_manifest("web.yaml", manifest_yaml("web", env={"MODE": "one"}))
+    first = _one_running(h, "web")
+
+    h.write_manifest("web.yaml", manifest_yaml("web", env={"MODE": "two"}))
+    second = wait_for(
+        lambda: [p for p in h.running("web") if p["name"] != first["name"]],
+        what="the replacement pod",
+    )[0]
+    wait_for(lambda: not pods_of(h.rkt_dir, "web", "running", "exited", "prepared")
+             or [p["name"] for p in list_pods(h.rkt_dir) if pod_task(p) == "web"] == [second["name"]],
+             what="the old pod stopped and removed")  # fmt: skip
+    assert second["apps"][0]["user_annotations"]["rktctl.io/spec-hash"] != (
+        first["apps"][0]["user_annotations"]["rktctl.io/spec-hash"]
+    )
+
+    prepares = _prepare_calls(h, "web")
+    os.rename(h.desired / "web.yaml", h.desired / "renamed-web.yaml")
+    passes = len(h.events("reconcile_finished"))
+    wait_for(lambda: len(h.events("reconcile_finished")) >= passes + 2, what="two more passes")
+    assert _prepare_calls(h, "web") == prepares
+    assert [p["name"] for p in h.running("web")] == [second["name"]]
+
+
+def test_invalid_edit_leaves_the_running_pod_alone_and_says_why(h: Harness) -> None:
+    h.start()
+    h.write_manifest("web.yaml", manifest_yaml("web"))
+    pod = _one_running(h, "web")
+    h.write_manifest("web.yaml", manifest_yaml("web") + "  bogus_key: 1\n")
+    status = wait_for(lambda: (h.task_status("web") or {}).get("phase") == "Invalid"
+                      and h.task_status("web"), what="status Invalid")  # fmt: skip
+    assert "bogus_key" in json.dumps(status)
+    assert [p["name"] for p in h.running("web")] == [pod["name"]]
+    assert not h.calls("stop")
+
+
+def test_deleted_manifest_stops_and_removes_its_pod(h: Harness) -> None:
+    h.start()
+    h.write_manifest("web.yaml", manifest_yaml("web"))
+    h.write_manifest("db.yaml", manifest_yaml("db"))
+    web = _one_running(h, "web")
+    _one_running(h, "db")
+    (h.desired / "web.yaml").unlink()
+    wait_for(lambda: all(p["name"] != web["name"] for p in list_pods(h.rkt_dir)),
+             what="the web pod removed")  # fmt: skip
+    wait_for(lambda: h.task_status("web") is None, what="web's status file removed")
+    assert len(h.running("db")) == 1
+
+
+def test_crashing_app_is_restarted_with_growing_delay(h: Harness) -> None:
+    h.start()
+    crash = "restart: {policy: always, initial_delay: 200ms, max_delay: 5s}\n"
+    h.write_manifest("crashy.yaml", manifest_yaml("crashy", command="/bin/sh",
+                                                  args=("-c", "exit 3"), extra_spec="  " + crash))  # fmt: skip
+    wait_for(lambda: _prepare_calls(h, "crashy") >= 4, timeout=30, what="four starts")
+    status = wait_for(lambda: (s := h.task_status("crashy")) and s.get("restarts", 0) >= 2 and s,
+                      what="restarts counted")  # fmt: skip
+    assert status["last_exit_code"] == 3
+    starts = [e for e in h.events("pod_started") if e.get("task") == "crashy"]
+    times = [e["timestamp"] for e in starts]
+    assert len(times) >= 4
+    gaps = [_seconds(b) - _seconds(a) for a, b in zip(times, times[1:], strict=False)]
+    # Backoff doubles per crash (0.2 s, 0.4 s, 0.8 s ...): later gaps are longer.
+    assert gaps[-1] > gaps[0]
+
+
+def test_injected_prepare_failure_is_retried_then_converges(h: Harness) -> None:
+    _add_fault(h.rkt_dir, {"cmd": "prepare", "exit": 254, "stderr": "prepare: injected failure\n",
+                           "times": 2})  # fmt: skip
+    h.start()
+    h.write_manifest("web.yaml", manifest_yaml("web"))
+    _one_running(h, "web", timeout=30)
+    failures = [e for e in h.events("action_failed") if e.get("task") == "web"]
+    assert len(failures) == 2
+    assert all(e["code"] == "rkt_command_failed" for e in failures)
+
+
+def test_restart_after_kill_9_adopts_pods_and_starts_nothing_twice(h: Harness) -> None:
+    for i in range(3):
+        h.write_manifest(f"t{i}.yaml", manifest_yaml(f"t{i}"))
+    h.start()
+    pods = {f"t{i}": _one_running(h, f"t{i}")["name"] for i in range(3)}
+    assert h.proc is not None
+    os.kill(h.proc.pid, signal.SIGKILL)
+    h.proc.wait(timeout=10)
+    h.proc = None
+    prepares = len(h.calls("prepare"))
+    h.start()
+    wait_for(lambda: len(h.events("reconcile_finished")) >= 2, what="passes after restart")
+    assert len(h.calls("prepare")) == prepares
+    assert {t: [p["name"] for p in h.running(t)] for t in pods} == {t: [u] for t, u in pods.items()}
+
+
+def test_sigterm_exits_0_and_leaves_pods_running(h: Harness) -> None:
+    h.start()
+    h.write_manifest("web.yaml", manifest_yaml("web"))
+    pod = _one_running(h, "web")
+    assert h.stop() == 0
+    assert [p["name"] for p in h.running("web")] == [pod["name"]]
+
+
+def test_symlink_swap_of_50_manifests_is_one_change(h: Harness) -> None:
+    h.desired.rmdir()
+    rev_a = h.root / "rev-a"
+    rev_a.mkdir()
+    (h.root / "desired").symlink_to(rev_a)
+    h.start()
+    rev_b = h.root / "rev-b"
+    rev_b.mkdir()
+    for i in range(50):
+        (rev_b / f"task{i:02}.yaml").write_text(manifest_yaml(f"task{i:02}"))
+    passes_before = len(h.events("reconcile_finished"))
+    tmp_link = h.root / ".desired.tmp"
+    tmp_link.symlink_to(rev_b)
+    tmp_link.rename(h.root / "desired")
+    wait_for(lambda: len([p for p in list_pods(h.rkt_dir) if p["state"] == "running"]) == 50,
+             timeout=60, what="50 running pods")  # fmt: skip
+    passes = [e for e in h.events("reconcile_finished")[passes_before:] if e.get("started")]
+    assert len(passes) == 1, passes
+    assert passes[0]["started"] == 50
+
+
+def test_foreign_pod_survives_everything(h: Harness) -> None:
+    aci_image = "example.com/foreign:1.0"
+    out = rkt(h.rkt_dir, "prepare", "--quiet", aci_image, "--exec=/bin/sleep", "--", "3600")
+    assert out.returncode == 0, out.stderr
+    foreign = out.stdout.strip().splitlines()[-1]
+    launched = _run_prepared_in_background(h, foreign)
+    try:
+        wait_for(lambda: any(p["name"] == foreign and p["state"] == "running"
+                             for p in list_pods(h.rkt_dir)), what="the foreign pod running")  # fmt: skip
+        h.start()
+        h.write_manifest("web.yaml", manifest_yaml("web"))
+        _one_running(h, "web")
+        (h.desired / "web.yaml").unlink()
+        wait_for(lambda: not h.running("web"), what="web stopped")
+        assert h.stop() == 0
+        assert any(p["name"] == foreign and p["state"] == "running" for p in list_pods(h.rkt_dir))
+        assert not [argv for argv in h.calls() if foreign in argv and argv[-2:] != ["status", foreign]
+                    and ("stop" in argv or "rm" in argv)]  # fmt: skip
+    finally:
+        launched.kill()
+        launched.wait(timeout=10)
+
+
+def test_sighup_reloads_config(h: Harness) -> None:
+    h.start()
+    h.write_manifest("web.yaml", manifest_yaml("web"))
+    _one_running(h, "web")
+    other = h.root / "desired-2"
+    other.mkdir()
+    (other / "db.yaml").write_text(manifest_yaml("db"))
+    h.write_config(desired_dir=str(other), allow_empty=False)
+    h.signal(signal.SIGHUP)
+    wait_for(lambda: h.events("config_reloaded"), what="config_reloaded")
+    _one_running(h, "db")
+    wait_for(lambda: not h.running("web"), what="web stopped after the desired dir changed")
+
+
+def _add_fault(rkt_dir: Path, rule: dict) -> None:
+    path = rkt_dir / "fake" / "faults.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rules = json.loads(path.read_text()) if path.exists() else []
+    rules.append(rule)
+    path.write_text(json.dumps(rules))
+
+
+def _run_prepared_in_background(h: Harness, uuid: str):  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from tests.e2e.harness import FAKE_RKT
+
+    return subprocess.Popen([str(FAKE_RKT), f"--dir={h.rkt_dir}", "run-prepared", uuid],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+
+
+def _seconds(timestamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
