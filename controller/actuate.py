@@ -83,10 +83,18 @@ def apply(
         failed = False
         for action in actions:
             if failed:
-                results.append(Outcome(action=action, ok=False, skipped=True,
-                                       message="skipped: an earlier action of this task failed"))  # fmt: skip
+                results.append(
+                    Outcome(
+                        action=action,
+                        ok=False,
+                        skipped=True,
+                        message="skipped: an earlier action of this task failed",
+                    )
+                )
                 continue
-            outcome = _execute(action, runtime, specs, owned, extras or {}, clock)
+            outcome = _execute(
+                action, runtime, specs=specs, owned=owned, extras=extras or {}, clock=clock
+            )
             failed = not outcome.ok
             results.append(outcome)
         return results
@@ -102,6 +110,7 @@ def apply(
 def _execute(
     action: Action,
     runtime: ActionRuntime,
+    *,
     specs: Mapping[TaskName, TaskSpec],
     owned: frozenset[PodUUID],
     extras: Mapping[TaskName, TaskExtras],
@@ -113,21 +122,35 @@ def _execute(
     try:
         if not isinstance(action, Start) and action.uuid not in owned:
             # The planner never does this; refusing here keeps a bug from killing a foreign pod.
-            return Outcome(action=action, ok=False, pod_uuid=uuid, error_code="not_owned",
-                           message=f"refused: pod {action.uuid} is not owned by rktctl")  # fmt: skip
+            return Outcome(
+                action=action,
+                ok=False,
+                pod_uuid=uuid,
+                error_code="not_owned",
+                message=f"refused: pod {action.uuid} is not owned by rktctl",
+            )
         spec = specs.get(action.task)
         if isinstance(action, Start):
             if spec is None:
-                return Outcome(action=action, ok=False, error_code="no_spec",
-                               message=f"no valid spec for task {action.task}")  # fmt: skip
+                return Outcome(
+                    action=action,
+                    ok=False,
+                    error_code="no_spec",
+                    message=f"no valid spec for task {action.task}",
+                )
             extra = extras.get(action.task, TaskExtras())
             uuid = runtime.prepare(spec, extra_env=extra.env, host_ports=extra.host_ports)
             runtime.run_prepared(spec, uuid)
             event = "pod_started"
         elif isinstance(action, RunPrepared):
             if spec is None:
-                return Outcome(action=action, ok=False, pod_uuid=uuid, error_code="no_spec",
-                               message=f"no valid spec for task {action.task}")  # fmt: skip
+                return Outcome(
+                    action=action,
+                    ok=False,
+                    pod_uuid=uuid,
+                    error_code="no_spec",
+                    message=f"no valid spec for task {action.task}",
+                )
             runtime.run_prepared(spec, action.uuid)
             event = "pod_started"
         elif isinstance(action, Stop):
@@ -140,11 +163,23 @@ def _execute(
     except RktctlError as exc:
         duration_ms = (clock() - started) * 1000
         returncode = getattr(exc, "returncode", None)
-        bound.warning("action_failed", pod_uuid=uuid, code=exc.code, error=str(exc),
-                      returncode=returncode, stderr_tail=getattr(exc, "stderr_tail", None),
-                      duration_ms=round(duration_ms, 1))  # fmt: skip
-        return Outcome(action=action, ok=False, pod_uuid=uuid, error_code=exc.code,
-                       message=str(exc), duration_ms=duration_ms)  # fmt: skip
+        bound.warning(
+            "action_failed",
+            pod_uuid=uuid,
+            code=exc.code,
+            error=str(exc),
+            returncode=returncode,
+            stderr_tail=getattr(exc, "stderr_tail", None),
+            duration_ms=round(duration_ms, 1),
+        )
+        return Outcome(
+            action=action,
+            ok=False,
+            pod_uuid=uuid,
+            error_code=exc.code,
+            message=str(exc),
+            duration_ms=duration_ms,
+        )
     duration_ms = (clock() - started) * 1000
     extra_keys = {"spec_hash": spec.spec_hash} if spec is not None else {}
     if isinstance(action, Remove) and action.exit_code is not None:

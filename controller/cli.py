@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-
 from typing import TYPE_CHECKING
 
 from controller import __version__
@@ -73,22 +72,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     """Flags that override config settings (highest precedence: flags > env > file)."""
     group = parser.add_argument_group("configuration (flags > RKTCTL_* env > config file)")
-    group.add_argument("--config", metavar="FILE",
-                       help="TOML config file (default $RKTCTL_CONFIG or /etc/rktctl/config.toml)")  # fmt: skip
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file (default $RKTCTL_CONFIG or /etc/rktctl/config.toml)",
+    )
     group.add_argument("--desired", dest="desired_dir", metavar="DIR", help="desired directory")
     group.add_argument("--status-dir", metavar="DIR", help="status files directory")
     group.add_argument("--state-dir", metavar="DIR", help="controller state directory")
     group.add_argument("--rkt", metavar="PATH", help="rkt binary")
     group.add_argument("--rkt-dir", metavar="DIR", help="rkt's data dir (rkt --dir)")
     group.add_argument("--launcher", choices=("detached", "systemd-run"))
-    group.add_argument("--resync", dest="resync_interval_s", type=float, metavar="SECONDS",
-                       help="full pass at least this often")  # fmt: skip
+    group.add_argument(
+        "--resync",
+        dest="resync_interval_s",
+        type=float,
+        metavar="SECONDS",
+        help="full pass at least this often",
+    )
     group.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     group.add_argument("--log-format", choices=("auto", "json", "console"))
 
 
-_OVERRIDE_KEYS = ("desired_dir", "status_dir", "state_dir", "rkt", "rkt_dir", "launcher",
-                  "resync_interval_s", "log_level", "log_format")  # fmt: skip
+_OVERRIDE_KEYS = (
+    "desired_dir",
+    "status_dir",
+    "state_dir",
+    "rkt",
+    "rkt_dir",
+    "launcher",
+    "resync_interval_s",
+    "log_level",
+    "log_format",
+)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -116,8 +132,11 @@ def _configure_logs(cfg: Config) -> None:
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run the controller daemon (watch, reconcile, resync)")
     _add_config_args(p)
-    p.add_argument("--force", action="store_true",
-                   help="allow an empty or missing desired dir to stop every owned pod")  # fmt: skip
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="allow an empty or missing desired dir to stop every owned pod",
+    )
     p.set_defaults(handler=_cmd_run)
 
 
@@ -151,9 +170,14 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     _configure_logs(cfg)
     reconciler = Reconciler(cfg, make_runtime(cfg))
     report = reconciler.run_pass("startup")
-    info = DaemonInfo(version=version, pid=os.getpid(), started_at=report.started_at,
-                      config_path=args.config, resync_interval_s=cfg.resync_interval_s,
-                      node=reconciler.node_attributes)  # fmt: skip
+    info = DaemonInfo(
+        version=version,
+        pid=os.getpid(),
+        started_at=report.started_at,
+        config_path=args.config,
+        resync_interval_s=cfg.resync_interval_s,
+        node=reconciler.node_attributes,
+    )
     StatusWriter(cfg.status_dir).publish(report, daemon=info, now=report.finished_at)
     _print_report_summary(report)
     return EXIT_OK if report.result in (PassResult.OK, PassResult.HELD) else EXIT_FAILURE
@@ -176,8 +200,12 @@ def _print_report_summary(report: PassReport) -> None:
 def _action_word(action: Action) -> str:
     from controller.model import Remove, RunPrepared, Start, Stop
 
-    words: dict[type, str] = {Start: "start", RunPrepared: "run-prepared", Stop: "stop",
-                              Remove: "remove"}  # fmt: skip
+    words: dict[type, str] = {
+        Start: "start",
+        RunPrepared: "run-prepared",
+        Stop: "stop",
+        Remove: "remove",
+    }
     return words[type(action)]
 
 
@@ -210,8 +238,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         doc = {
             "actions": steps,
-            "holds": [{"task": h.task, "reason": str(h.reason), "message": h.message}
-                      for h in report.plan.holds],  # fmt: skip
+            "holds": [
+                {"task": h.task, "reason": str(h.reason), "message": h.message}
+                for h in report.plan.holds
+            ],
             "pending": bool(steps),
         }
         print(json.dumps(doc, indent=2))

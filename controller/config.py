@@ -26,9 +26,19 @@ LAUNCHERS = ("detached", "systemd-run")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 INSECURE_WORDS = (
-    "none", "image", "tls", "ondisk", "http", "pubkey",
-    "capabilities", "paths", "seccomp", "all-fetch", "all-run", "all",
-)  # fmt: skip
+    "none",
+    "image",
+    "tls",
+    "ondisk",
+    "http",
+    "pubkey",
+    "capabilities",
+    "paths",
+    "seccomp",
+    "all-fetch",
+    "all-run",
+    "all",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,7 +204,16 @@ def _coerce(key: str, raw: Any) -> Any:
     if annotation == "bool":
         if isinstance(raw, bool):
             return raw
-        if isinstance(raw, str) and raw.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+        if isinstance(raw, str) and raw.lower() in {
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        }:
             return raw.lower() in {"1", "true", "yes", "on"}
         raise ValueError(f"expected true or false, got {raw!r}")
     if annotation == "float":
@@ -250,8 +269,13 @@ def _check(cfg: Config) -> list[str]:
             f"insecure_default: unknown option(s) {', '.join(bad_words)}; "
             f"rkt accepts {', '.join(INSECURE_WORDS)}"
         )
-    for name in ("resync_interval_s", "command_timeout_s", "prepare_timeout_s",
-                 "backoff_base_s", "backoff_cap_s"):  # fmt: skip
+    for name in (
+        "resync_interval_s",
+        "command_timeout_s",
+        "prepare_timeout_s",
+        "backoff_base_s",
+        "backoff_cap_s",
+    ):
         if getattr(cfg, name) <= 0:
             problems.append(f"{name}: must be greater than 0")
     for name in ("debounce_s", "debounce_max_s", "gc_interval_s", "gc_grace_period_s"):

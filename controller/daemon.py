@@ -92,60 +92,42 @@ class Daemon:
         """Run until a stop signal; return the process exit code (0)."""
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
-        log.info("daemon_started", version=__version__, config_path=self._config_path,
-                 desired_dir=self.cfg.desired_dir, rkt=self.cfg.rkt, pid=os.getpid())  # fmt: skip
+        log.info(
+            "daemon_started",
+            version=__version__,
+            config_path=self._config_path,
+            desired_dir=self.cfg.desired_dir,
+            rkt=self.cfg.rkt,
+            pid=os.getpid(),
+        )
         self._start_watcher()
-        failures = 0
+        sched = _Schedule(now=self._mono(), cfg=self.cfg)
         trigger: str | None = "startup"
-        next_resync = self._mono() + self.cfg.resync_interval_s
-        next_gc = self._mono() + self.cfg.gc_interval_s if self.cfg.gc_interval_s else None
-        retry_at: float | None = None
-        requeue_at: float | None = None
         try:
             while self._stop_signal is None:
                 if self._reload:
                     self._reload = False
                     self._do_reload()
+                    sched.cfg = self.cfg
                     trigger = "signal"
                 now = self._mono()
-                file_due = self._file_due(now)
+                file_due = self._file_due()
                 if trigger is None:
-                    if file_due is not None and file_due <= now:
-                        trigger = "file"
-                    elif retry_at is not None and retry_at <= now:
-                        trigger = "retry"
-                    elif requeue_at is not None and requeue_at <= now:
-                        trigger = "retry"
-                    elif next_resync <= now:
-                        trigger = "resync"
+                    trigger = sched.due_trigger(now, file_due)
                 if trigger is not None:
-                    if trigger in ("file", "resync", "signal"):
-                        with self._lock:
+                    if trigger != "retry":
+                        with self._lock:  # events arriving during the pass re-arm these
                             self._file_first = self._file_last = None
                     report = self._pass(trigger)
                     trigger = None
-                    next_resync = self._mono() + self.cfg.resync_interval_s
-                    if report is None or report.result == PassResult.FAILED:
-                        failures += 1
-                        delay = backoff.delay(failures, base=self.cfg.backoff_base_s,
-                                              cap=self.cfg.backoff_cap_s)  # fmt: skip
-                        retry_at = self._mono() + delay
-                        log.warning("reconcile_failed", attempt=failures, retry_in_s=round(delay, 3),
-                                    error=report.error if report else "exception",
-                                    code=report.error_code if report else "internal_error")  # fmt: skip
-                        requeue_at = None
-                    else:
-                        failures = 0
-                        retry_at = None
-                        requeue_at = self._requeue_at(report)
+                    sched.after_pass(self._mono(), report, self._requeue_delay(report))
                     systemd.watchdog()
                     continue
-                if next_gc is not None and next_gc <= now:
+                if sched.gc_due(now):
                     self._gc()
-                    next_gc = self._mono() + self.cfg.gc_interval_s
-                deadlines = [next_resync, retry_at, requeue_at, file_due, next_gc]
-                wake_at = min(d for d in deadlines if d is not None)
-                timeout = max(0.0, wake_at - self._mono())
+                    if self._watcher is not None:
+                        self._watcher.ensure_current()
+                timeout = max(0.0, sched.wake_at(file_due) - self._mono())
                 interval = systemd.watchdog_interval()
                 if interval:
                     timeout = min(timeout, interval / 2)
@@ -160,22 +142,27 @@ class Daemon:
         log.info("daemon_stopped", exit_code=0)
         return 0
 
-    def _file_due(self, now: float) -> float | None:
+    def _file_due(self) -> float | None:
+        """When the debounced file trigger fires (quiet for debounce_s, <= debounce_max_s late)."""
         with self._lock:
             if self._file_first is None or self._file_last is None:
                 return None
-            return min(self._file_last + self.cfg.debounce_s,
-                       self._file_first + self.cfg.debounce_max_s)  # fmt: skip
+            return min(
+                self._file_last + self.cfg.debounce_s, self._file_first + self.cfg.debounce_max_s
+            )
 
-    def _requeue_at(self, report: PassReport) -> float | None:
+    def _requeue_delay(self, report: PassReport | None) -> float | None:
+        """Seconds until the plan wants another look (transitions, backoff expiry)."""
+        if report is None:
+            return None
         delays = [report.plan.requeue_after] if report.plan.requeue_after is not None else []
         now = self._clock()
-        for state in report.restarts.values():
-            if state.not_before is not None and state.not_before > now:
-                delays.append(state.not_before - now)
-        if not delays:
-            return None
-        return self._mono() + max(0.05, min(delays))
+        delays += [
+            state.not_before - now
+            for state in report.restarts.values()
+            if state.not_before is not None and state.not_before > now
+        ]
+        return max(0.05, min(delays)) if delays else None
 
     def _pass(self, trigger: str) -> PassReport | None:
         try:
@@ -185,7 +172,7 @@ class Daemon:
             return None
         self._publish(report)
         if report.observation is not None and report.observation.complete and not self._ready_sent:
-            self._ready_sent = systemd.ready()
+            systemd.ready()  # READY=1 once: after the first complete observation
             self._ready_sent = True
         return report
 
@@ -237,3 +224,55 @@ class Daemon:
             # inotify limits or a missing parent: the periodic resync still converges.
             log.error("watch_failed", path=self.cfg.desired_dir, error=str(exc))
             self._watcher = None
+
+
+class _Schedule:
+    """The loop's timers: resync, retry after a failed pass, plan requeue and rkt gc."""
+
+    def __init__(self, *, now: float, cfg: Config) -> None:
+        self.cfg = cfg
+        self.failures = 0
+        self.next_resync = now + cfg.resync_interval_s
+        self.retry_at: float | None = None
+        self.requeue_at: float | None = None
+        self.next_gc = now + cfg.gc_interval_s if cfg.gc_interval_s else None
+
+    def due_trigger(self, now: float, file_due: float | None) -> str | None:
+        if file_due is not None and file_due <= now:
+            return "file"
+        if any(t is not None and t <= now for t in (self.retry_at, self.requeue_at)):
+            return "retry"
+        if self.next_resync <= now:
+            return "resync"
+        return None
+
+    def after_pass(self, now: float, report: PassReport | None, requeue: float | None) -> None:
+        self.next_resync = now + self.cfg.resync_interval_s
+        if report is not None and report.result != PassResult.FAILED:
+            self.failures = 0
+            self.retry_at = None
+            self.requeue_at = now + requeue if requeue is not None else None
+            return
+        self.failures += 1
+        delay = backoff.delay(
+            self.failures, base=self.cfg.backoff_base_s, cap=self.cfg.backoff_cap_s
+        )
+        self.retry_at = now + delay
+        self.requeue_at = None
+        log.warning(
+            "reconcile_failed",
+            attempt=self.failures,
+            retry_in_s=round(delay, 3),
+            error=report.error if report else "the pass raised (see reconcile_crashed)",
+            code=report.error_code if report else "internal_error",
+        )
+
+    def gc_due(self, now: float) -> bool:
+        if self.next_gc is None or self.next_gc > now:
+            return False
+        self.next_gc = now + self.cfg.gc_interval_s
+        return True
+
+    def wake_at(self, file_due: float | None) -> float:
+        deadlines = [self.next_resync, self.retry_at, self.requeue_at, file_due, self.next_gc]
+        return min(d for d in deadlines if d is not None)

@@ -106,8 +106,10 @@ class _Demo:
             new = self._wait(lambda: self._replaced(target, old_uuid), f"{target} replaced")
             if new is None:
                 return 1
-            _say(f"{target}: pod {old_uuid[:8]} replaced by {new[:8]} "
-                 f"in {time.monotonic() - t0:.2f}s")  # fmt: skip
+            _say(
+                f"{target}: pod {old_uuid[:8]} replaced by {new[:8]} "
+                f"in {time.monotonic() - t0:.2f}s"
+            )
             self._show_status()
 
         _say("stopping the daemon with SIGTERM (pods keep running, as in production)")
@@ -123,8 +125,11 @@ class _Demo:
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "controller", "run", "--config", str(self.config)],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
-            )  # fmt: skip
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
         _say(f"started `rktctl run` (pid {self.proc.pid}); logs: {self.log}")
 
     def _stop_daemon(self) -> int:
@@ -149,7 +154,9 @@ class _Demo:
         expected = len(list(self.desired.glob("*.yaml")))
         if len(docs) < expected:
             return None
-        if all(d.get("phase") in SETTLED_PHASES or d.get("phase") == "Invalid" for d in docs.values()):
+        if all(
+            d.get("phase") in SETTLED_PHASES or d.get("phase") == "Invalid" for d in docs.values()
+        ):
             return docs
         return None
 
@@ -194,8 +201,10 @@ class _Demo:
 
     def _show_status(self) -> None:
         print()
-        subprocess.run([sys.executable, "-m", "controller", "status", "--status-dir",
-                        str(self.status_dir)], check=False)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "controller", "status", "--status-dir", str(self.status_dir)],
+            check=False,
+        )
         print()
 
     def _show_pods(self) -> None:
@@ -210,16 +219,23 @@ class _Demo:
             self.proc.wait(timeout=10)
         if not self.rkt_dir.exists():
             return
-        out = subprocess.run([str(self.rkt), f"--dir={self.rkt_dir}", "list", "--format=json"],
-                             capture_output=True, text=True, check=False)  # fmt: skip
+        out = subprocess.run(
+            [str(self.rkt), f"--dir={self.rkt_dir}", "list", "--format=json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         try:
             pods = json.loads(out.stdout) or []
         except ValueError:
             pods = []
         running = [p["name"] for p in pods if p.get("state") == "running"]
         if running:
-            subprocess.run([str(self.rkt), f"--dir={self.rkt_dir}", "stop", "--force", *running],
-                           capture_output=True, check=False)  # fmt: skip
+            subprocess.run(
+                [str(self.rkt), f"--dir={self.rkt_dir}", "stop", "--force", *running],
+                capture_output=True,
+                check=False,
+            )
             _say(f"cleaned up {len(running)} demo pod(s)")
 
 

@@ -22,9 +22,23 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 # Editor, package-manager and VCS leftovers that must never be read as manifests
 # (kubernetes#136962, #83708: kubelet loaded `web.yaml~` and `.web.yaml.swp`).
 _IGNORED_SUFFIXES = (
-    "~", ".swp", ".swx", ".swo", ".bak", ".orig", ".rej", ".tmp", ".rpmnew", ".rpmsave",
-    ".rpmorig", ".dpkg-new", ".dpkg-old", ".dpkg-dist", ".dpkg-tmp", ".dpkg-bak",
-)  # fmt: skip
+    "~",
+    ".swp",
+    ".swx",
+    ".swo",
+    ".bak",
+    ".orig",
+    ".rej",
+    ".tmp",
+    ".rpmnew",
+    ".rpmsave",
+    ".rpmorig",
+    ".dpkg-new",
+    ".dpkg-old",
+    ".dpkg-dist",
+    ".dpkg-tmp",
+    ".dpkg-bak",
+)
 _VIM_PROBE = re.compile(r"^\d+$")  # vim writes numeric probe files such as "4913"
 IGNORED_DIRS = frozenset({".git", ".svn", ".hg"})
 
@@ -86,12 +100,12 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int =
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates 0600; monitoring runs as another user and must read it.
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
+        Path(tmp_name).chmod(mode)
+        Path(tmp_name).replace(target)
         _fsync_dir(target.parent)
     except OSError as exc:
         with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
+            Path(tmp_name).unlink()
         raise StatusWriteError(f"cannot write {target}: {exc}") from exc
 
 

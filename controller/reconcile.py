@@ -30,7 +30,7 @@ import structlog
 from controller import backoff, manifest, nodeinfo, placement, rktargs
 from controller.actuate import TaskExtras, apply
 from controller.config import Config
-from controller.errors import ManifestError, RktctlError, RktError, StatusWriteError
+from controller.errors import ManifestError, RktctlError, StatusWriteError
 from controller.fsio import atomic_write, list_manifest_files, read_git_revision
 from controller.model import (
     DesiredState,
@@ -130,8 +130,12 @@ class ManifestCache:
             marker = f"{item.source}:{item.content_hash}"
             if marker not in self._warned:
                 self._warned.add(marker)
-                log.warning("manifest_invalid", path=item.source, task=item.name or None,
-                            errors=list(item.messages))  # fmt: skip
+                log.warning(
+                    "manifest_invalid",
+                    path=item.source,
+                    task=item.name or None,
+                    errors=list(item.messages),
+                )
 
 
 class Reconciler:
@@ -175,15 +179,26 @@ class Reconciler:
         self.passes += 1
         with structlog.contextvars.bound_contextvars(reconcile_id=pass_id, trigger=trigger):
             desired = self._manifests.read(self.cfg.desired_dir)
-            base = {"id": pass_id, "trigger": trigger, "started_at": started,
-                    "desired": desired, "dry_run": dry_run}  # fmt: skip
+            base = {
+                "id": pass_id,
+                "trigger": trigger,
+                "started_at": started,
+                "desired": desired,
+                "dry_run": dry_run,
+            }
             try:
                 fingerprint = self._ensure_fingerprint()
                 observation = self.runtime.list_pods()
             except RktctlError as exc:
-                report = PassReport(**base, finished_at=self._clock(), result=PassResult.FAILED,
-                                    restarts=dict(self._restarts), error=str(exc),
-                                    error_code=exc.code, fingerprint=self._fingerprint or {})  # fmt: skip
+                report = PassReport(
+                    **base,
+                    finished_at=self._clock(),
+                    result=PassResult.FAILED,
+                    restarts=dict(self._restarts),
+                    error=str(exc),
+                    error_code=exc.code,
+                    fingerprint=self._fingerprint or {},
+                )
                 self._log_finished(report)
                 return report
             now = self._clock()
@@ -199,15 +214,18 @@ class Reconciler:
                 now=now,
                 restarts=self._restarts,
                 blocked=placed.blocked,
-                policy=PlanPolicy(max_delete_fraction=self.cfg.max_delete_fraction,
-                                  allow_empty=self.cfg.allow_empty),  # fmt: skip
+                policy=PlanPolicy(
+                    max_delete_fraction=self.cfg.max_delete_fraction,
+                    allow_empty=self.cfg.allow_empty,
+                ),
             )
             outcomes: tuple[Outcome, ...] = ()
             if not dry_run and the_plan.actions:
                 specs = {n: s for n, s in planned_desired.tasks.items() if isinstance(s, TaskSpec)}
                 extras = {
-                    name: TaskExtras(env=placed.env.get(name, {}),
-                                     host_ports=placed.host_ports.get(name, {}))  # fmt: skip
+                    name: TaskExtras(
+                        env=placed.env.get(name, {}), host_ports=placed.host_ports.get(name, {})
+                    )
                     for name in specs
                 }
                 outcomes = apply(
@@ -240,7 +258,9 @@ class Reconciler:
     def _ensure_fingerprint(self) -> dict[str, str]:
         if self._fingerprint is None:
             self._fingerprint = self.runtime.version()
-            log.info("rkt_detected", **{k.replace(".", "_"): v for k, v in self._fingerprint.items()})
+            log.info(
+                "rkt_detected", **{k.replace(".", "_"): v for k, v in self._fingerprint.items()}
+            )
         return self._fingerprint
 
     def _place(
@@ -275,7 +295,8 @@ class Reconciler:
         stale = [
             name
             for name, state in self._restarts.items()
-            if state.spec_hash is not None and spec_hash_of(desired.tasks.get(name)) not in (None, state.spec_hash)
+            if state.spec_hash is not None
+            and spec_hash_of(desired.tasks.get(name)) not in (None, state.spec_hash)
         ]
         for name in stale:
             del self._restarts[name]
@@ -292,8 +313,9 @@ class Reconciler:
             state = self._restarts.get(TaskName(pod.task or ""))
             if state is None or pod.started_at is None:
                 continue
-            new = backoff.record_running(state, running_since=float(pod.started_at),
-                                         restart=spec.restart, now=now)  # fmt: skip
+            new = backoff.record_running(
+                state, running_since=float(pod.started_at), restart=spec.restart, now=now
+            )
             if new != state:
                 self._restarts[TaskName(pod.task or "")] = new
                 self._save_restarts()
@@ -313,11 +335,17 @@ class Reconciler:
                     continue
                 failures = self._action_failures.get(task, 0) + 1
                 self._action_failures[task] = failures
-                delay = backoff.delay(failures, base=self.cfg.backoff_base_s,
-                                      cap=self.cfg.backoff_cap_s)  # fmt: skip
+                delay = backoff.delay(
+                    failures, base=self.cfg.backoff_base_s, cap=self.cfg.backoff_cap_s
+                )
                 self._restarts[task] = dataclasses.replace(state, not_before=now + delay)
-                log.warning("reconcile_retry_scheduled", task=task, attempt=failures,
-                            retry_in_s=round(delay, 3), code=outcome.error_code)  # fmt: skip
+                log.warning(
+                    "reconcile_retry_scheduled",
+                    task=task,
+                    attempt=failures,
+                    retry_in_s=round(delay, 3),
+                    code=outcome.error_code,
+                )
                 changed = True
                 continue
             if isinstance(action, Start):
@@ -329,12 +357,18 @@ class Reconciler:
                 and outcome.ok
             ):
                 recorded = backoff.record_exit(
-                    state, exit_code=action.exit_code, spec_hash=spec.spec_hash,
-                    restart=spec.restart, now=now,
-                )  # fmt: skip
+                    state,
+                    exit_code=action.exit_code,
+                    spec_hash=spec.spec_hash,
+                    restart=spec.restart,
+                    now=now,
+                )
                 self._restarts[task] = dataclasses.replace(recorded, spec_hash=spec.spec_hash)
                 changed = True
-            elif isinstance(action, Start) and state.completed_hash not in (None, spec_hash_of(spec)):
+            elif isinstance(action, Start) and state.completed_hash not in (
+                None,
+                spec_hash_of(spec),
+            ):
                 self._restarts[task] = dataclasses.replace(state, completed_hash=None)
                 changed = True
         # Tasks whose manifest is gone take their bookkeeping with them.
@@ -348,8 +382,10 @@ class Reconciler:
     def _save_restarts(self) -> None:
         doc = {name: dataclasses.asdict(state) for name, state in sorted(self._restarts.items())}
         try:
-            atomic_write(Path(self.cfg.state_dir) / RESTARTS_FILE,
-                         json.dumps(doc, indent=1, sort_keys=True) + "\n")  # fmt: skip
+            atomic_write(
+                Path(self.cfg.state_dir) / RESTARTS_FILE,
+                json.dumps(doc, indent=1, sort_keys=True) + "\n",
+            )
         except StatusWriteError as exc:
             log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
 
@@ -425,15 +461,19 @@ def _load_restarts(state_dir: str) -> dict[TaskName, RestartState]:
     for name, entry in raw.items():
         if isinstance(entry, dict):
             try:
-                states[TaskName(name)] = RestartState(**{k: v for k, v in entry.items() if k in fields})
+                states[TaskName(name)] = RestartState(
+                    **{k: v for k, v in entry.items() if k in fields}
+                )
             except TypeError:
                 continue
     return states
 
 
-
 def argv_options(
-    cfg: Config, *, env: Mapping[str, str] | None = None, host_ports: Mapping[str, int] | None = None
+    cfg: Config,
+    *,
+    env: Mapping[str, str] | None = None,
+    host_ports: Mapping[str, int] | None = None,
 ) -> rktargs.ArgvOptions:
     """The rkt argv options for `cfg` plus one task's placement extras."""
     return rktargs.ArgvOptions(
@@ -483,6 +523,13 @@ def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
             uuid = getattr(action, "uuid", None)
             argv.append(rktargs.rm_argv(PodUUID(uuid or ""), opts))
             word = "remove"
-        steps.append({"task": action.task, "action": word, "reason": str(action.reason),
-                      "pod_uuid": uuid, "argv": [list(a) for a in argv]})  # fmt: skip
+        steps.append(
+            {
+                "task": action.task,
+                "action": word,
+                "reason": str(action.reason),
+                "pod_uuid": uuid,
+                "argv": [list(a) for a in argv],
+            }
+        )
     return steps

@@ -26,6 +26,8 @@ from controller.fsio import IGNORED_DIRS, is_manifest_name
 log = structlog.get_logger()
 
 OnChange = Callable[[str], None]
+# Read-only access events carry no change.
+_NOISE = frozenset({"opened", "closed_no_write"})
 
 
 def is_relevant(path: str, *, is_directory: bool) -> bool:
@@ -47,8 +49,10 @@ class _Handler(FileSystemEventHandler):
         self._on_change = on_change
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
+        if event.event_type in _NOISE:
             return
+        if event.is_directory and event.event_type == "modified":
+            return  # a directory's mtime changes with every file event inside it
         paths = [os.fsdecode(event.src_path)]
         dest = getattr(event, "dest_path", "")
         if dest:
@@ -67,8 +71,8 @@ class _ParentHandler(FileSystemEventHandler):
         self._on_swap = on_swap
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write", "closed"):
-            return
+        if event.event_type in _NOISE or event.event_type == "modified":
+            return  # a swap is a create, move or delete of the desired path itself
         names = {Path(os.fsdecode(event.src_path)).name}
         dest = getattr(event, "dest_path", "")
         if dest:
@@ -113,7 +117,7 @@ class DesiredWatcher:
                 self._observer.unschedule(self._dir_watch)
                 self._dir_watch = None
             self._target = target
-            if not os.path.isdir(target):
+            if not Path(target).is_dir():
                 log.warning("desired_dir_missing", path=str(self._desired))
                 return
             self._dir_watch = self._observer.schedule(

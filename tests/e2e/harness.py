@@ -29,8 +29,13 @@ class WaitTimeout(AssertionError):
     pass
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05,
-             what: str = "condition") -> T:  # fmt: skip
+def wait_for(
+    predicate: Callable[[], T],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
     """Poll `predicate` until it returns a truthy value; return it. Fail with the last value."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -42,7 +47,9 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 20.0, interval: flo
         if last and not isinstance(last, Exception):
             return last  # type: ignore[no-any-return]
         if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+            raise WaitTimeout(
+                f"timed out after {timeout}s waiting for {what}; last value: {last!r}"
+            )
         time.sleep(interval)
 
 
@@ -50,8 +57,11 @@ def rkt(rkt_dir: Path, *args: str, timeout: float = 20) -> subprocess.CompletedP
     """Run the fake rkt with `--dir=rkt_dir`."""
     return subprocess.run(
         [str(FAKE_RKT), f"--dir={rkt_dir}", *args],
-        capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def list_pods(rkt_dir: Path) -> list[dict[str, Any]]:
@@ -71,9 +81,15 @@ def pods_of(rkt_dir: Path, task: str, *states: str) -> list[dict[str, Any]]:
     return [p for p in list_pods(rkt_dir) if pod_task(p) == task and p["state"] in wanted]
 
 
-def manifest_yaml(name: str, *, command: str = "/bin/sleep", args: tuple[str, ...] = ("3600",),
-                  env: dict[str, str] | None = None, extra_spec: str = "") -> str:  # fmt: skip
-    env_lines = "".join(f"\n    {k}: \"{v}\"" for k, v in (env or {}).items())
+def manifest_yaml(
+    name: str,
+    *,
+    command: str = "/bin/sleep",
+    args: tuple[str, ...] = ("3600",),
+    env: dict[str, str] | None = None,
+    extra_spec: str = "",
+) -> str:
+    env_lines = "".join(f'\n    {k}: "{v}"' for k, v in (env or {}).items())
     env_block = f"\n  env:{env_lines}" if env else ""
     arg_list = ", ".join(json.dumps(a) for a in args)
     return (
@@ -149,8 +165,12 @@ class Harness:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "controller", "run", "--config", str(self.config_path)],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, cwd=self.root,
-        )  # fmt: skip
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=self.root,
+        )
         log.close()
 
     def signal(self, signum: int) -> None:

@@ -6,6 +6,7 @@ deadline (`wait_for`); nothing sleeps to let things settle.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -51,8 +52,10 @@ def test_dropped_manifest_gets_a_running_pod_with_the_stamp(h: Harness) -> None:
     app = pod["apps"][0]
     assert app["user_labels"]["rktctl.io/managed-by"] == "rktctl"
     assert app["user_annotations"]["rktctl.io/task"] == "web"
-    status = wait_for(lambda: (h.task_status("web") or {}).get("phase") == "Running"
-                      and h.task_status("web"), what="status Running")  # fmt: skip
+    status = wait_for(
+        lambda: (h.task_status("web") or {}).get("phase") == "Running" and h.task_status("web"),
+        what="status Running",
+    )
     assert status["pod"]["uuid"] == pod["name"]
 
 
@@ -66,11 +69,16 @@ def test_edit_replaces_the_pod_and_rename_restarts_nothing(h: Harness) -> None:
         lambda: [p for p in h.running("web") if p["name"] != first["name"]],
         what="the replacement pod",
     )[0]
-    wait_for(lambda: not pods_of(h.rkt_dir, "web", "running", "exited", "prepared")
-             or [p["name"] for p in list_pods(h.rkt_dir) if pod_task(p) == "web"] == [second["name"]],
-             what="the old pod stopped and removed")  # fmt: skip
-    assert second["apps"][0]["user_annotations"]["rktctl.io/spec-hash"] != (
-        first["apps"][0]["user_annotations"]["rktctl.io/spec-hash"]
+    wait_for(
+        lambda: (
+            not pods_of(h.rkt_dir, "web", "running", "exited", "prepared")
+            or [p["name"] for p in list_pods(h.rkt_dir) if pod_task(p) == "web"] == [second["name"]]
+        ),
+        what="the old pod stopped and removed",
+    )
+    assert (
+        second["apps"][0]["user_annotations"]["rktctl.io/spec-hash"]
+        != (first["apps"][0]["user_annotations"]["rktctl.io/spec-hash"])
     )
 
     prepares = _prepare_calls(h, "web")
@@ -86,8 +94,10 @@ def test_invalid_edit_leaves_the_running_pod_alone_and_says_why(h: Harness) -> N
     h.write_manifest("web.yaml", manifest_yaml("web"))
     pod = _one_running(h, "web")
     h.write_manifest("web.yaml", manifest_yaml("web") + "  bogus_key: 1\n")
-    status = wait_for(lambda: (h.task_status("web") or {}).get("phase") == "Invalid"
-                      and h.task_status("web"), what="status Invalid")  # fmt: skip
+    status = wait_for(
+        lambda: (h.task_status("web") or {}).get("phase") == "Invalid" and h.task_status("web"),
+        what="status Invalid",
+    )
     assert "bogus_key" in json.dumps(status)
     assert [p["name"] for p in h.running("web")] == [pod["name"]]
     assert not h.calls("stop")
@@ -100,8 +110,10 @@ def test_deleted_manifest_stops_and_removes_its_pod(h: Harness) -> None:
     web = _one_running(h, "web")
     _one_running(h, "db")
     (h.desired / "web.yaml").unlink()
-    wait_for(lambda: all(p["name"] != web["name"] for p in list_pods(h.rkt_dir)),
-             what="the web pod removed")  # fmt: skip
+    wait_for(
+        lambda: all(p["name"] != web["name"] for p in list_pods(h.rkt_dir)),
+        what="the web pod removed",
+    )
     wait_for(lambda: h.task_status("web") is None, what="web's status file removed")
     assert len(h.running("db")) == 1
 
@@ -109,23 +121,29 @@ def test_deleted_manifest_stops_and_removes_its_pod(h: Harness) -> None:
 def test_crashing_app_is_restarted_with_growing_delay(h: Harness) -> None:
     h.start()
     crash = "restart: {policy: always, initial_delay: 200ms, max_delay: 5s}\n"
-    h.write_manifest("crashy.yaml", manifest_yaml("crashy", command="/bin/sh",
-                                                  args=("-c", "exit 3"), extra_spec="  " + crash))  # fmt: skip
+    h.write_manifest(
+        "crashy.yaml",
+        manifest_yaml("crashy", command="/bin/sh", args=("-c", "exit 3"), extra_spec="  " + crash),
+    )
     wait_for(lambda: _prepare_calls(h, "crashy") >= 4, timeout=30, what="four starts")
-    status = wait_for(lambda: (s := h.task_status("crashy")) and s.get("restarts", 0) >= 2 and s,
-                      what="restarts counted")  # fmt: skip
+    status = wait_for(
+        lambda: (s := h.task_status("crashy")) and s.get("restarts", 0) >= 2 and s,
+        what="restarts counted",
+    )
     assert status["last_exit_code"] == 3
     starts = [e for e in h.events("pod_started") if e.get("task") == "crashy"]
     times = [e["timestamp"] for e in starts]
     assert len(times) >= 4
-    gaps = [_seconds(b) - _seconds(a) for a, b in zip(times, times[1:], strict=False)]
+    gaps = [_seconds(b) - _seconds(a) for a, b in itertools.pairwise(times)]
     # Backoff doubles per crash (0.2 s, 0.4 s, 0.8 s ...): later gaps are longer.
     assert gaps[-1] > gaps[0]
 
 
 def test_injected_prepare_failure_is_retried_then_converges(h: Harness) -> None:
-    _add_fault(h.rkt_dir, {"cmd": "prepare", "exit": 254, "stderr": "prepare: injected failure\n",
-                           "times": 2})  # fmt: skip
+    _add_fault(
+        h.rkt_dir,
+        {"cmd": "prepare", "exit": 254, "stderr": "prepare: injected failure\n", "times": 2},
+    )
     h.start()
     h.write_manifest("web.yaml", manifest_yaml("web"))
     _one_running(h, "web", timeout=30)
@@ -172,8 +190,11 @@ def test_symlink_swap_of_50_manifests_is_one_change(h: Harness) -> None:
     tmp_link = h.root / ".desired.tmp"
     tmp_link.symlink_to(rev_b)
     tmp_link.rename(h.root / "desired")
-    wait_for(lambda: len([p for p in list_pods(h.rkt_dir) if p["state"] == "running"]) == 50,
-             timeout=60, what="50 running pods")  # fmt: skip
+    wait_for(
+        lambda: len([p for p in list_pods(h.rkt_dir) if p["state"] == "running"]) == 50,
+        timeout=60,
+        what="50 running pods",
+    )
     passes = [e for e in h.events("reconcile_finished")[passes_before:] if e.get("started")]
     assert len(passes) == 1, passes
     assert passes[0]["started"] == 50
@@ -186,8 +207,12 @@ def test_foreign_pod_survives_everything(h: Harness) -> None:
     foreign = out.stdout.strip().splitlines()[-1]
     launched = _run_prepared_in_background(h, foreign)
     try:
-        wait_for(lambda: any(p["name"] == foreign and p["state"] == "running"
-                             for p in list_pods(h.rkt_dir)), what="the foreign pod running")  # fmt: skip
+        wait_for(
+            lambda: any(
+                p["name"] == foreign and p["state"] == "running" for p in list_pods(h.rkt_dir)
+            ),
+            what="the foreign pod running",
+        )
         h.start()
         h.write_manifest("web.yaml", manifest_yaml("web"))
         _one_running(h, "web")
@@ -195,8 +220,13 @@ def test_foreign_pod_survives_everything(h: Harness) -> None:
         wait_for(lambda: not h.running("web"), what="web stopped")
         assert h.stop() == 0
         assert any(p["name"] == foreign and p["state"] == "running" for p in list_pods(h.rkt_dir))
-        assert not [argv for argv in h.calls() if foreign in argv and argv[-2:] != ["status", foreign]
-                    and ("stop" in argv or "rm" in argv)]  # fmt: skip
+        assert not [
+            argv
+            for argv in h.calls()
+            if foreign in argv
+            and argv[-2:] != ["status", foreign]
+            and ("stop" in argv or "rm" in argv)
+        ]
     finally:
         launched.kill()
         launched.wait(timeout=10)
@@ -229,9 +259,12 @@ def _run_prepared_in_background(h: Harness, uuid: str):  # type: ignore[no-untyp
 
     from tests.e2e.harness import FAKE_RKT
 
-    return subprocess.Popen([str(FAKE_RKT), f"--dir={h.rkt_dir}", "run-prepared", uuid],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        [str(FAKE_RKT), f"--dir={h.rkt_dir}", "run-prepared", uuid],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _seconds(timestamp: str) -> float:
