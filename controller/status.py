@@ -576,7 +576,8 @@ def _task_doc(
     return doc
 
 
-def _action_name(action: Start | RunPrepared | Stop | Remove) -> str:
+def action_name(action: Start | RunPrepared | Stop | Remove) -> str:
+    """Return the snake_case word for an action's kind: start, run_prepared, stop, remove."""
     return {Start: "start", RunPrepared: "run_prepared", Stop: "stop", Remove: "remove"}[
         type(action)
     ]
@@ -591,7 +592,7 @@ def action_counts(outcomes: Iterable[Outcome]) -> dict[str, int]:
         elif not outcome.ok:
             counts["failed"] += 1
         else:
-            counts[_action_name(outcome.action)] += 1
+            counts[action_name(outcome.action)] += 1
     return counts
 
 

@@ -1,0 +1,165 @@
+"""Prometheus metrics of the controller, rendered for node_exporter's textfile collector.
+
+SHELL (holds counters across passes; does no I/O). `statusfiles.StatusWriter`
+owns one `Metrics`, feeds it every pass with `observe_pass()` and writes
+`render()` to `<status_dir>/rktctl.prom` with `fsio.atomic_write`. Exposition is
+done by prometheus-client (never by hand), with a private registry so nothing
+of the process (GC, platform collectors) leaks into the file. Never raises for
+data conditions; never talks to rkt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from controller import __version__
+from controller.model import HoldReason, PassReport, PassResult
+from controller.status import TaskPhase, action_name
+
+PASS_DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# Pre-created so `rate()` and `increase()` see a zero before the first failure.
+RKT_SUBCOMMANDS = ("list", "version", "prepare", "run-prepared", "stop", "rm", "gc")
+
+
+class Metrics:
+    """The controller's metrics in a private registry; see README "Metrics" for each name."""
+
+    def __init__(self, *, version: str = __version__) -> None:
+        # `*_created` series (one per counter child) only double the file: node_exporter
+        # re-exports them as plain gauges and no alert uses them. The switch is
+        # process-wide, and this process exposes no other metrics.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._info = Gauge("rktctl_build_info", "Always 1; labelled with the rktctl version.",
+                           ["version"], registry=r)  # fmt: skip
+        self._up = Gauge("rktctl_up", "1 while the controller process runs its loop.", registry=r)
+        self._ready = Gauge(
+            "rktctl_ready",
+            "1 once a pass has seen a complete rkt observation (the READY=1 moment).",
+            registry=r,
+        )
+        self._heartbeat = Gauge(
+            "rktctl_heartbeat_timestamp_seconds",
+            "Unix time this file was last written by the loop.",
+            registry=r,
+        )
+        self._last_pass = Gauge(
+            "rktctl_last_pass_timestamp_seconds", "Unix time the last pass finished.", registry=r
+        )
+        self._last_ok = Gauge(
+            "rktctl_last_successful_pass_timestamp_seconds",
+            "Unix time the last pass that could observe rkt finished (result other than failed).",
+            registry=r,
+        )
+        self._duration = Histogram(
+            "rktctl_pass_duration_seconds",
+            "Wall time of reconcile passes.",
+            buckets=PASS_DURATION_BUCKETS,
+            registry=r,
+        )
+        self._passes = Counter("rktctl_passes", "Reconcile passes by result.", ["result"],
+                               registry=r)  # fmt: skip
+        self._actions = Counter(
+            "rktctl_actions",
+            "Executed plan actions by kind (start, run_prepared, stop, remove) and result.",
+            ["action", "result"],
+            registry=r,
+        )
+        self._rkt_failures = Counter(
+            "rktctl_rkt_command_failures",
+            "rkt invocations that failed (non-zero exit, timeout, bad output) by subcommand.",
+            ["subcommand"],
+            registry=r,
+        )
+        self._tasks = Gauge("rktctl_tasks", "Tasks per phase.", ["phase"], registry=r)
+        self._phase = Gauge(
+            "rktctl_task_phase", "1 for each task's current phase.", ["task", "phase"], registry=r
+        )
+        self._restarts = Gauge(
+            "rktctl_task_restarts",
+            "Restarts of the task's current spec counted by the crash-loop backoff.",
+            ["task"],
+            registry=r,
+        )
+        self._exit_code = Gauge(
+            "rktctl_task_last_exit_code",
+            "Exit code of the task's last finished pod (absent until one finished).",
+            ["task"],
+            registry=r,
+        )
+        self._guard = Gauge(
+            "rktctl_deletion_guard_held",
+            "1 while the deletion guard holds back stopping pods.",
+            registry=r,
+        )
+        self._ignored = Gauge(
+            "rktctl_ignored_files", "Files in the desired dir that are not manifests.", registry=r
+        )
+        self._info.labels(version=version).set(1)
+        self._up.set(1)
+        for phase in TaskPhase:
+            self._tasks.labels(phase=str(phase)).set(0)
+        for result in PassResult:
+            self._passes.labels(result=str(result))
+        for subcommand in RKT_SUBCOMMANDS:
+            self._rkt_failures.labels(subcommand=subcommand)
+
+    def observe_pass(
+        self, report: PassReport, task_docs: Mapping[str, Mapping[str, Any]], now: float
+    ) -> None:
+        """Update every metric from one pass's report and the task documents built from it."""
+        counts = {str(p): 0 for p in TaskPhase}
+        self._phase.clear()
+        self._restarts.clear()
+        self._exit_code.clear()
+        for name, doc in task_docs.items():
+            phase = doc.get("phase")
+            if isinstance(phase, str):
+                counts[phase] = counts.get(phase, 0) + 1
+                self._phase.labels(task=name, phase=phase).set(1)
+            restarts = doc.get("restarts")
+            if isinstance(restarts, int):
+                self._restarts.labels(task=name).set(restarts)
+            code = doc.get("last_exit_code")
+            if isinstance(code, int) and not isinstance(code, bool):
+                self._exit_code.labels(task=name).set(code)
+        for phase, count in counts.items():
+            self._tasks.labels(phase=phase).set(count)
+
+        self._duration.observe(max(report.finished_at - report.started_at, 0.0))
+        self._passes.labels(result=str(report.result)).inc()
+        self._last_pass.set(report.finished_at)
+        if report.result != PassResult.FAILED:
+            self._last_ok.set(report.finished_at)
+        if report.observation is not None and report.observation.complete:
+            self._ready.set(1)  # sticky: READY=1 is sent once, too
+        self._heartbeat.set(now)
+        held = any(h.reason == HoldReason.DELETION_GUARD for h in report.plan.holds)
+        self._guard.set(1 if held else 0)
+        self._ignored.set(len(report.desired.ignored))
+        for outcome in report.outcomes:
+            result = "skipped" if outcome.skipped else ("ok" if outcome.ok else "failed")
+            self._actions.labels(action=action_name(outcome.action), result=result).inc()
+
+    def record_rkt_failure(self, subcommand: str) -> None:
+        """Count one failed rkt invocation of `subcommand` (e.g. "prepare")."""
+        self._rkt_failures.labels(subcommand=subcommand or "?").inc()
+
+    def set_up(self, up: bool) -> None:
+        """Mark the loop as running (1) or shutting down (0) for the last write."""
+        self._up.set(1 if up else 0)
+
+    def render(self) -> bytes:
+        """Return the metrics in the Prometheus text format (what node_exporter reads)."""
+        return generate_latest(self.registry)
