@@ -1,0 +1,664 @@
+"""The rkt runtime: run rkt commands safely and translate what happens into typed results.
+
+SHELL. The only module that imports `subprocess`. `RktCli` implements the `Runtime`
+protocol the reconciler and executor use; argv comes from `rktargs` (pure) and
+output is parsed by `observe` (pure). Every rkt call is an argv tuple (never a
+shell string) run with stdin closed, a timeout, a scrubbed environment and its own
+process group, through one translation point (`_execute`) that turns failures into
+RktNotFound / RktTimeout / RktCommandFailed / RktOutputError. Nothing from
+`subprocess` escapes this module, and it never decides *what* to do: that is `plan`.
+
+`rkt run-prepared` stays in the foreground for the pod's whole life, so it is started
+through a Launcher: `DetachedLauncher` (new session, output to a per-pod log file,
+children reaped by polling) or `SystemdRunLauncher` (a transient unit in
+`machine.slice`, the rktlet pattern), so a restart of rktctl never restarts a pod.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import structlog
+
+from controller import observe, rktargs
+from controller.config import Config
+from controller.errors import (
+    LaunchError,
+    ManifestError,
+    RktCommandFailed,
+    RktError,
+    RktNotFound,
+    RktOutputError,
+    RktTimeout,
+    StatusWriteError,
+)
+from controller.fsio import atomic_write
+from controller.model import Observation, ObservedPod, PodState, PodUUID, TaskName, TaskSpec
+
+log = structlog.get_logger()
+
+TRUST_CACHE_FILE = "trusted-prefixes.json"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_UUID_LINE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Variables rkt and stage1 legitimately need from the controller's environment: PATH so
+# stage1 finds iptables (hashicorp/nomad#1291), locale and time zone, proxies and CA
+# paths for image fetches. Everything else stays behind, notably NOTIFY_SOCKET,
+# WATCHDOG_USEC/WATCHDOG_PID (a child must never talk to systemd as rktctl) and RKTCTL_*.
+_ENV_KEEP = frozenset(
+    {
+        "PATH", "HOME", "TMPDIR", "LANG", "LANGUAGE", "TZ",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+        "SSL_CERT_FILE", "SSL_CERT_DIR",
+    }
+)  # fmt: skip
+_MAX_REMEMBERED_EXITS = 256
+_LOG_TAIL_BYTES = 2048
+
+
+class Runtime(Protocol):
+    """What the reconciler needs from a container runtime. `RktCli` is the implementation."""
+
+    def version(self) -> dict[str, str]: ...
+    def list_pods(self) -> Observation: ...
+    def prepare(
+        self,
+        spec: TaskSpec,
+        *,
+        extra_env: Mapping[str, str] = ...,
+        host_ports: Mapping[str, int] = ...,
+    ) -> PodUUID: ...
+    def run_prepared(self, spec: TaskSpec, uuid: PodUUID) -> None: ...
+    def stop(self, uuid: PodUUID, *, kill_timeout_s: float) -> None: ...
+    def remove(self, uuid: PodUUID) -> None: ...
+    def gc(self, *, grace_period_s: float) -> None: ...
+    def status(self, uuid: PodUUID) -> ObservedPod | None: ...
+
+
+class Launcher(Protocol):
+    """Starts `rkt run-prepared` so that it outlives nothing but the pod itself."""
+
+    def launch(
+        self, argv: tuple[str, ...], *, uuid: PodUUID, task: TaskName, log_path: Path
+    ) -> None: ...
+
+
+@runtime_checkable
+class ReapingLauncher(Protocol):
+    """A launcher whose children are rktctl's own processes (they must be reaped)."""
+
+    def reap(self) -> None: ...
+    def exit_status(self, uuid: PodUUID) -> int | None: ...
+
+
+def clean_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """Return the environment rkt runs with: an allow-list copy of `environ`.
+
+    Keeps PATH (a sane default when missing), HOME, TMPDIR, LANG/LC_*, TZ, proxy and
+    CA variables; drops everything else (NOTIFY_SOCKET, WATCHDOG_*, RKTCTL_*, ...).
+    A task's env never travels this way: it reaches the pod only as `--set-env`.
+    """
+    env = {k: v for k, v in environ.items() if k in _ENV_KEEP or k.startswith("LC_")}
+    env.setdefault("PATH", DEFAULT_PATH)
+    return env
+
+
+def argv_options(
+    cfg: Config,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    host_ports: Mapping[str, int] | None = None,
+) -> rktargs.ArgvOptions:
+    """Return the argv options Config implies (plus per-start env and host ports)."""
+    return rktargs.ArgvOptions(
+        rkt=cfg.rkt,
+        global_args=cfg.rkt_global_args(),
+        stage1=cfg.stage1,
+        insecure_default=cfg.insecure_default,
+        task_data_dir=str(Path(cfg.state_dir) / "tasks"),
+        extra_env=dict(extra_env or {}),
+        host_ports=dict(host_ports or {}),
+    )
+
+
+def pod_log_path(cfg: Config, task: str, uuid: PodUUID) -> Path:
+    """Return the file the detached launcher writes a pod's rkt output to."""
+    return Path(cfg.state_dir) / "logs" / f"{task}-{uuid[:8]}.log"
+
+
+@dataclass(frozen=True, slots=True)
+class _Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    def says(self, text: str) -> bool:
+        return text.encode() in self.stdout or text.encode() in self.stderr
+
+
+Tolerate = Callable[[_Completed], bool]
+
+
+def _no_such_pod(result: _Completed) -> bool:
+    # status/stop/rm: `<cmd>: ...: no matches found for "<uuid>"`, exit 254 (CONTRACT §2.6)
+    return result.says("no matches found")
+
+
+def _stopped_already(result: _Completed) -> bool:
+    # The pod is gone, or not running at all (prepared: `stop: pod "<uuid>" is not running`).
+    return _no_such_pod(result) or result.says("is not running")
+
+
+def _execute(
+    argv: Sequence[str], *, timeout: float, env: Mapping[str, str], tolerate: Tolerate | None = None
+) -> _Completed:
+    """Run `argv` and return its result; the one place that translates failures.
+
+    Raise RktNotFound if the binary cannot be executed, RktTimeout (after killing the
+    child's whole process group) if it runs past `timeout`, RktCommandFailed on a
+    non-zero exit unless `tolerate(result)` says the failure means success.
+    `subprocess.run` is not used because on timeout it kills only the direct child;
+    rkt (and the fake) may have children of their own that must not be leaked.
+    """
+    argv = tuple(argv)
+    shown = rktargs.redact_argv(argv)
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env),
+            close_fds=True,
+            process_group=0,
+        )
+    except OSError as exc:
+        raise _spawn_error(argv[0], exc) from exc
+    with proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            _kill_group(proc)
+            raise RktTimeout(shown, timeout) from exc
+    result = _Completed(argv, proc.returncode, stdout, stderr)
+    if result.returncode != 0 and not (tolerate is not None and tolerate(result)):
+        raise RktCommandFailed(shown, result.returncode, stderr.decode("utf-8", errors="replace"))
+    return result
+
+
+def _spawn_error(binary: str, exc: OSError) -> RktError:
+    if isinstance(exc, (FileNotFoundError, PermissionError, NotADirectoryError)) or exc.errno in (
+        errno.ENOEXEC,
+        errno.ELOOP,
+    ):
+        return RktNotFound(binary, str(exc))
+    return RktError(f"cannot start {binary!r}: {exc}")
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    # The child leads its own process group (process_group=0): kill all of it, then reap.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    proc.wait()
+
+
+class RktCli:
+    """The Runtime that drives the rkt command line (or the fake `tests/fakes/rkt`).
+
+    Built from Config: binary, global flags (`--dir`, ...), timeouts, state dir.
+    Thread-safe: the executor may act on several tasks at once.
+    """
+
+    poll_interval_s: float = 0.05
+    """How often `status` is polled while waiting for a pod to run or stop."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        launcher: Launcher | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._cfg = cfg
+        self._env = clean_env(os.environ if environ is None else environ)
+        self._opts = argv_options(cfg)
+        self._clock = clock
+        self._sleep = sleep
+        self.launcher: Launcher = launcher or _launcher_for(cfg, self._env)
+        self._trust_lock = threading.Lock()
+        self._trusted: set[tuple[str, str]] | None = None
+
+    # --- Runtime -------------------------------------------------------------------
+
+    def version(self) -> dict[str, str]:
+        """Return rkt's fingerprint attributes (driver.rkt, driver.rkt.version, ...).
+
+        Raise RktNotFound if rkt cannot be run, RktUnsupported if its version is
+        unreadable or older than 1.27.0, RktCommandFailed if `rkt version` fails.
+        """
+        result = self._run(rktargs.version_argv(self._opts))
+        attrs = observe.parse_version(result.stdout)
+        observe.check_supported(attrs)
+        return attrs
+
+    def list_pods(self) -> Observation:
+        """Return the current Observation from `rkt list --format=json`.
+
+        Raise RktError subclasses on failure (RktOutputError for unparseable output).
+        """
+        self._reap()
+        result = self._run(rktargs.list_argv(self._opts))
+        return observe.parse_pod_list(result.stdout, result.stderr)
+
+    def prepare(
+        self,
+        spec: TaskSpec,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        host_ports: Mapping[str, int] | None = None,
+    ) -> PodUUID:
+        """Prepare a pod for `spec` and return its UUID (the pod is then `prepared`).
+
+        Trusts `spec.trust_prefix` first, once per prefix (remembered in the state
+        dir). Raise ManifestError if the spec cannot be expressed as rkt flags,
+        RktError subclasses if trust or prepare fail, RktOutputError if prepare
+        prints no UUID.
+        """
+        opts = argv_options(self._cfg, extra_env=extra_env, host_ports=host_ports)
+        try:
+            argv = rktargs.prepare_argv(spec, opts)
+        except ValueError as exc:
+            raise ManifestError(spec.source or spec.name, [str(exc)]) from exc
+        if spec.trust_prefix:
+            self.trust(spec.trust_prefix, debug=spec.debug)
+        result = self._run(argv, timeout=self._cfg.prepare_timeout_s)
+        # --quiet still lets key-review lines through: the UUID is the last line that is
+        # one (rkt's own tests read it this way, CONTRACT §4.5).
+        lines = result.stdout.decode("utf-8", errors="replace").splitlines()
+        uuids = [line.strip() for line in lines if _UUID_LINE.match(line.strip())]
+        if not uuids:
+            raise RktOutputError(
+                f"rkt prepare exited 0 but printed no pod UUID: {result.stdout[:200]!r}"
+            )
+        return PodUUID(uuids[-1])
+
+    def run_prepared(self, spec: TaskSpec, uuid: PodUUID) -> None:
+        """Start the prepared pod `uuid` through the launcher; return once it has run.
+
+        Returns when rkt reports the pod in any state past `prepared` (running, or
+        already exited after starting). Raise LaunchError if rkt run-prepared dies
+        while the pod is still prepared, if the pod exits without ever starting, or
+        if it is still prepared after `command_timeout_s`.
+        """
+        argv = rktargs.run_prepared_argv(spec, uuid, self._opts)
+        log_path = pod_log_path(self._cfg, spec.name, uuid)
+        started = self._clock()
+        self.launcher.launch(argv, uuid=uuid, task=spec.name, log_path=log_path)
+        log.debug(
+            "rkt_command",
+            argv=list(rktargs.redact_argv(argv)),
+            returncode=None,
+            duration_ms=self._ms_since(started),
+        )
+        deadline = started + self._cfg.command_timeout_s
+        while True:
+            pod = self.status(uuid)
+            if pod is not None and pod.state is not PodState.PREPARED:
+                if pod.state in (PodState.EXITED, PodState.EXITED_GARBAGE) and (
+                    pod.started_at is None and not any(a.started_at_ns for a in pod.apps)
+                ):
+                    # A failed run leaves a pod that reads `exited` but never started
+                    # (FINDINGS surprise 1): that is a failed launch, not a crash.
+                    raise LaunchError(
+                        f"pod {uuid} of task {spec.name} exited without starting"
+                        f"{self._log_tail(log_path)}"
+                    )
+                return
+            code = self._launcher_exit(uuid)
+            if code is not None:
+                raise LaunchError(
+                    f"rkt run-prepared for pod {uuid} of task {spec.name} exited {code} "
+                    f"before the pod ran{self._log_tail(log_path)}"
+                )
+            if self._clock() >= deadline:
+                state = pod.state if pod else "gone"
+                raise LaunchError(
+                    f"pod {uuid} of task {spec.name} is still {state} "
+                    f"{self._cfg.command_timeout_s:g}s after launching rkt run-prepared"
+                    f"{self._log_tail(log_path)}"
+                )
+            self._sleep(self.poll_interval_s)
+
+    def stop(self, uuid: PodUUID, *, kill_timeout_s: float) -> None:
+        """Stop pod `uuid`: `rkt stop`, wait up to `kill_timeout_s`, then `stop --force`.
+
+        A pod that is already stopped, not running or gone counts as stopped. Raise
+        RktError if rkt fails or the pod still runs `command_timeout_s` after --force.
+        """
+        result = self._run(rktargs.stop_argv(uuid, self._opts), tolerate=_stopped_already)
+        if result.returncode == 0 and not result.says("is already stopped"):
+            # rkt stop only sends the signal (CONTRACT §4.7): wait for the pod to exit.
+            if self._wait_not_running(uuid, self._clock() + kill_timeout_s):
+                self._reap()
+                return
+            log.warning("pod_stop_forced", pod_uuid=uuid, retry_in_s=kill_timeout_s)
+            self._run(rktargs.stop_argv(uuid, self._opts, force=True), tolerate=_stopped_already)
+            if not self._wait_not_running(uuid, self._clock() + self._cfg.command_timeout_s):
+                raise RktError(
+                    f"pod {uuid} still running {self._cfg.command_timeout_s:g}s after "
+                    "rkt stop --force"
+                )
+        self._reap()
+
+    def remove(self, uuid: PodUUID) -> None:
+        """Remove pod `uuid` with `rkt rm`; a pod that is already gone counts as removed.
+
+        A failed rm is retried once; raise RktCommandFailed if the retry fails too.
+        """
+        argv = rktargs.rm_argv(uuid, self._opts)
+        try:
+            self._run(argv, tolerate=_no_such_pod)
+        except RktCommandFailed:
+            self._sleep(self.poll_interval_s)
+            self._run(argv, tolerate=_no_such_pod)
+
+    def gc(self, *, grace_period_s: float) -> None:
+        """Run `rkt gc --grace-period=...`.
+
+        It runs with `prepare_timeout_s`: gc cost grows with the host's mount table
+        and took minutes for ~100 exited fly pods (FINDINGS).
+        """
+        self._run(
+            rktargs.gc_argv(self._opts, grace_period_s=grace_period_s),
+            timeout=self._cfg.prepare_timeout_s,
+        )
+
+    def status(self, uuid: PodUUID) -> ObservedPod | None:
+        """Return pod `uuid` as `rkt status --format=json` reports it, None if no such pod."""
+        result = self._run(rktargs.status_argv(uuid, self._opts), tolerate=_no_such_pod)
+        if result.returncode != 0:
+            return None
+        return observe.parse_pod_status(result.stdout)
+
+    # --- more rkt verbs --------------------------------------------------------------
+
+    def trust(self, prefix: str, *, debug: bool = False) -> None:
+        """Trust the signing key discovered for `prefix`, unless already done for this store.
+
+        Success is remembered in `<state_dir>/trusted-prefixes.json`, keyed by prefix and
+        rkt's local config dir (where the key lands). Delete that file to trust again.
+        """
+        key = (prefix, self._cfg.rkt_local_config or "/etc/rkt")
+        with self._trust_lock:
+            trusted = self._load_trusted()
+            if key in trusted:
+                return
+            self._run(rktargs.trust_argv(prefix, self._opts, debug=debug))
+            trusted.add(key)
+            self._save_trusted(trusted)
+
+    def cat_manifest(self, uuid: PodUUID) -> dict[str, object]:
+        """Return the pod manifest of `uuid` (`rkt cat-manifest`) as a JSON object.
+
+        Raise RktOutputError if it is not a JSON object.
+        """
+        result = self._run(rktargs.cat_manifest_argv(uuid, self._opts))
+        try:
+            data = json.loads(result.stdout)
+        except ValueError as exc:
+            raise RktOutputError(f"rkt cat-manifest {uuid}: output is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise RktOutputError(f"rkt cat-manifest {uuid}: expected a JSON object")
+        return data
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _run(
+        self,
+        argv: tuple[str, ...],
+        *,
+        timeout: float | None = None,
+        tolerate: Tolerate | None = None,
+    ) -> _Completed:
+        """Run one rkt command through `_execute` and emit its `rkt_command` log line."""
+        started = self._clock()
+        returncode: int | None = None
+        code: str | None = None
+        try:
+            result = _execute(
+                argv,
+                timeout=self._cfg.command_timeout_s if timeout is None else timeout,
+                env=self._env,
+                tolerate=tolerate,
+            )
+            returncode = result.returncode
+            return result
+        except RktError as exc:
+            code = exc.code
+            returncode = exc.returncode if isinstance(exc, RktCommandFailed) else None
+            raise
+        finally:
+            extra = {"code": code} if code else {}
+            log.debug(
+                "rkt_command",
+                argv=list(rktargs.redact_argv(argv)),
+                returncode=returncode,
+                duration_ms=self._ms_since(started),
+                **extra,
+            )
+
+    def _wait_not_running(self, uuid: PodUUID, deadline: float) -> bool:
+        while True:
+            pod = self.status(uuid)
+            if pod is None or pod.state is not PodState.RUNNING:
+                return True
+            if self._clock() >= deadline:
+                return False
+            self._sleep(self.poll_interval_s)
+
+    def _reap(self) -> None:
+        if isinstance(self.launcher, ReapingLauncher):
+            self.launcher.reap()
+
+    def _launcher_exit(self, uuid: PodUUID) -> int | None:
+        if isinstance(self.launcher, ReapingLauncher):
+            return self.launcher.exit_status(uuid)
+        return None
+
+    def _ms_since(self, started: float) -> float:
+        return round((self._clock() - started) * 1000, 1)
+
+    @staticmethod
+    def _log_tail(path: Path) -> str:
+        try:
+            with path.open("rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - _LOG_TAIL_BYTES))
+                tail = handle.read().decode("utf-8", errors="replace").strip()
+        except OSError:
+            return ""
+        return f"; rkt output ({path}): {tail}" if tail else f"; no output in {path}"
+
+    def _trust_path(self) -> Path:
+        return Path(self._cfg.state_dir) / TRUST_CACHE_FILE
+
+    def _load_trusted(self) -> set[tuple[str, str]]:
+        if self._trusted is None:
+            self._trusted = set()
+            path = self._trust_path()
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                entries = data["trusted"] if isinstance(data, dict) else []
+                self._trusted = {
+                    (e["prefix"], e["local_config"])
+                    for e in entries
+                    if isinstance(e, dict)
+                    and isinstance(e.get("prefix"), str)
+                    and isinstance(e.get("local_config"), str)
+                }
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                # A broken cache only costs one extra `rkt trust` per prefix.
+                log.warning("trust_cache_invalid", path=str(path), error=str(exc))
+        return self._trusted
+
+    def _save_trusted(self, trusted: set[tuple[str, str]]) -> None:
+        entries = [{"prefix": p, "local_config": c} for p, c in sorted(trusted)]
+        try:
+            atomic_write(self._trust_path(), json.dumps({"trusted": entries}, indent=2) + "\n")
+        except StatusWriteError as exc:
+            log.warning("trust_cache_write_failed", path=str(self._trust_path()), error=str(exc))
+
+
+class DetachedLauncher:
+    """Start `rkt run-prepared` in a new session with its output in a per-pod log file.
+
+    For hosts where systemd is not PID 1 (containers, CI, the tests). The child gets
+    its own session (no signal from rktctl's terminal or process group reaches it),
+    stdin from /dev/null, no inherited fds, the scrubbed env. The unit file must use
+    `KillMode=process` so that restarting rktctl leaves the pods alone.
+
+    Reaping: rktctl is the parent, so a pod whose rkt process exits stays a zombie
+    until someone waits for it. No SIGCHLD handler is installed (it would race with
+    `subprocess`'s own waitpid calls); instead the Popen objects are kept and polled
+    (waitpid WNOHANG) on every launch and by `RktCli` on each list/stop, so at most the
+    pods that exited since the previous reconcile pass are zombies, briefly. Exit
+    statuses are remembered (bounded) so a launch that dies at once is reported.
+    """
+
+    def __init__(self, *, env: Mapping[str, str]) -> None:
+        self._env = dict(env)
+        self._lock = threading.Lock()
+        self._children: dict[PodUUID, subprocess.Popen[bytes]] = {}
+        self._exited: dict[PodUUID, int] = {}
+
+    def launch(
+        self, argv: tuple[str, ...], *, uuid: PodUUID, task: TaskName, log_path: Path
+    ) -> None:
+        """Start `argv` detached; return at once. Raise LaunchError or RktNotFound."""
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            raise LaunchError(f"cannot open the log file of task {task}: {exc}") from exc
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=fd,
+                stderr=fd,
+                env=self._env,
+                close_fds=True,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise _spawn_error(argv[0], exc) from exc
+        finally:
+            os.close(fd)
+        with self._lock:
+            self._reap_locked()
+            self._children[uuid] = proc
+
+    def reap(self) -> None:
+        """Collect the exit status of every child that has exited (no zombies left)."""
+        with self._lock:
+            self._reap_locked()
+
+    def exit_status(self, uuid: PodUUID) -> int | None:
+        """Return the exit code of the rkt process of pod `uuid`, None while it runs."""
+        with self._lock:
+            self._reap_locked()
+            return self._exited.get(uuid)
+
+    def pids(self) -> dict[PodUUID, int]:
+        """Return the PIDs of the rkt processes still running, by pod (for tests/ops)."""
+        with self._lock:
+            self._reap_locked()
+            return {uuid: proc.pid for uuid, proc in self._children.items()}
+
+    def _reap_locked(self) -> None:
+        for uuid, proc in list(self._children.items()):
+            code = proc.poll()
+            if code is not None:
+                del self._children[uuid]
+                self._exited[uuid] = code
+        while len(self._exited) > _MAX_REMEMBERED_EXITS:
+            del self._exited[next(iter(self._exited))]
+
+
+class SystemdRunLauncher:
+    """Start `rkt run-prepared` as a transient systemd unit in `machine.slice`.
+
+    `systemd-run --unit=rktctl-<task>-<uuid8> --slice=machine.slice --collect --quiet
+    -- <argv>` returns once the unit has started; systemd owns the process, so pods
+    survive any restart of rktctl, and their output goes to the journal (`log_path`
+    is unused). systemd starts the unit with its own environment, not ours.
+    """
+
+    def __init__(
+        self, *, env: Mapping[str, str], systemd_run: str = "systemd-run", timeout_s: float = 30.0
+    ) -> None:
+        self._env = dict(env)
+        self._systemd_run = systemd_run
+        self._timeout_s = timeout_s
+
+    def argv(self, argv: tuple[str, ...], *, uuid: PodUUID, task: TaskName) -> tuple[str, ...]:
+        """Return the systemd-run argv that starts `argv` as the pod's unit."""
+        binary = argv[0]
+        if "/" not in binary:
+            # A transient unit's ExecStart needs a path; resolve with the env rkt gets.
+            binary = shutil.which(binary, path=self._env.get("PATH")) or binary
+        return (
+            self._systemd_run,
+            f"--unit={unit_name(task, uuid)}",
+            "--slice=machine.slice",
+            "--collect",
+            "--quiet",
+            "--",
+            binary,
+            *argv[1:],
+        )
+
+    def launch(
+        self, argv: tuple[str, ...], *, uuid: PodUUID, task: TaskName, log_path: Path
+    ) -> None:
+        """Start the unit; raise LaunchError if systemd-run fails or times out."""
+        try:
+            _execute(self.argv(argv, uuid=uuid, task=task), timeout=self._timeout_s, env=self._env)
+        except RktError as exc:
+            raise LaunchError(f"systemd-run could not start the pod of task {task}: {exc}") from exc
+
+
+def unit_name(task: str, uuid: PodUUID) -> str:
+    """Return the transient unit name of a pod: `rktctl-<task>-<uuid8>.service`-safe."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", task)
+    return f"rktctl-{safe}-{uuid[:8]}"
+
+
+def make_runtime(cfg: Config) -> RktCli:
+    """Return the RktCli for `cfg`, with the launcher `cfg.launcher` names."""
+    return RktCli(cfg)
+
+
+def _launcher_for(cfg: Config, env: Mapping[str, str]) -> Launcher:
+    if cfg.launcher == "systemd-run":
+        return SystemdRunLauncher(env=env)
+    return DetachedLauncher(env=env)
