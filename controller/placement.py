@@ -16,6 +16,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from controller import constraints, interpolate, ports
+from controller.manifest import compute_spec_hash
 from controller.model import DesiredState, SpecHash, TaskName, TaskSpec
 
 HOST_NETS = (("host",),)
@@ -73,7 +74,7 @@ def place(
     `manifest.compute_spec_hash`. Running tasks are admitted first, so a new task
     never pushes out a running one. Deterministic: same inputs, same Placement.
     """
-    hash_spec = hasher if hasher is not None else _default_hasher()
+    hash_spec = hasher if hasher is not None else compute_spec_hash
     valid = {n: s for n, s in sorted(desired.tasks.items()) if isinstance(s, TaskSpec)}
     blocked: dict[TaskName, str] = {}
 
@@ -136,14 +137,6 @@ def place(
         persisted_ports=allocation.persisted,
         bindings={n: bindings[n] for n in runnable},
     )
-
-
-def _default_hasher() -> Callable[[TaskSpec], SpecHash]:
-    # Imported late only so that the pure placement tests do not need the manifest
-    # parser; the dependency itself is intended (placement sits above manifest).
-    from controller.manifest import compute_spec_hash
-
-    return compute_spec_hash
 
 
 def _own_ports(

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from controller.manifest import compute_spec_hash, parse_manifest
 from controller.model import (
     Constraint,
     DesiredState,
@@ -299,3 +300,24 @@ def test_place_is_deterministic() -> None:
     tasks = desired(ported("b", dyn("x")), ported("a", dyn("x")), sized("c", 100))
     assert run(tasks) == run(tasks)
     assert _names(run(tasks).specs) == {"a", "b", "c"}
+
+
+MANIFEST = """\
+apiVersion: rktctl.io/v1
+kind: Task
+metadata: {name: web}
+spec:
+  config:
+    image: example.com/web:1.0
+    args: [%s]
+"""
+
+
+def test_default_hasher_is_the_manifests_and_a_plain_spec_keeps_its_hash() -> None:
+    plain = parse_manifest(MANIFEST % '"--flag"', source="web.yaml")
+    templated = parse_manifest(MANIFEST % '"${meta.role}"', source="web.yaml")
+    placed = run(desired(plain), hasher=None).specs["web"]
+    resolved = run(desired(templated), hasher=None).specs["web"]
+    assert placed.spec_hash == plain.spec_hash
+    assert resolved.args == ("web",)
+    assert resolved.spec_hash == compute_spec_hash(resolved) != templated.spec_hash
