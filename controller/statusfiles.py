@@ -1,0 +1,207 @@
+"""Status files on disk: `tasks/<name>.json`, `controller.json` and `rktctl.prom`.
+
+SHELL. The daemon owns one `StatusWriter` and calls `publish()` after every
+pass; it builds the documents with the pure `status` module and writes each
+changed one with `fsio.atomic_write` (readers see the old or the new file,
+never half), deletes the documents of tasks that are gone, and rewrites the
+controller document and the Prometheus textfile every time (they carry the
+heartbeat). `rktctl status` uses `read_controller_status()` and
+`read_task_statuses()`: they read files only, never rkt, so no root is needed.
+Never writes outside the status directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from controller.errors import RktctlError, StatusWriteError
+from controller.fsio import atomic_write
+from controller.metrics import Metrics
+from controller.model import PassReport
+from controller.status import DaemonInfo, build_controller_status, build_task_statuses
+
+TASKS_DIR = "tasks"
+CONTROLLER_FILE = "controller.json"
+METRICS_FILE = "rktctl.prom"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+class StatusFileError(RktctlError):
+    """Raised when a status file exists but cannot be read or is not a JSON object."""
+
+    code = "status_file_invalid"
+
+
+def task_file_name(name: str) -> str:
+    """Return the file name of task `name`'s document: `<name>.json` for plain names.
+
+    Names that could escape the directory or clash (slashes, leading dots, odd
+    characters: possible on a pod stamped by hand) are percent-encoded; `%` is never
+    in a plain name, so the two kinds cannot collide. Very long names get a hash.
+    """
+    if _SAFE_NAME.fullmatch(name):
+        return f"{name}.json"
+    encoded = quote(name, safe="").replace(".", "%2E")
+    if len(encoded) > 200:
+        encoded = encoded[:150] + "%" + hashlib.sha256(name.encode()).hexdigest()[:32]
+    return f"{encoded}.json"
+
+
+def _dump(doc: Any) -> bytes:
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+class StatusWriter:
+    """Writes the status directory after each pass; remembers what is on disk."""
+
+    def __init__(
+        self, status_dir: str | os.PathLike[str], *, metrics: Metrics | None = None
+    ) -> None:
+        self.status_dir = Path(status_dir)
+        self.tasks_dir = self.status_dir / TASKS_DIR
+        self.metrics = metrics or Metrics()
+        self._built: dict[str, dict[str, Any]] | None = None
+        """The documents of the last pass: `previous` of the next build."""
+        self._on_disk: dict[str, dict[str, Any]] = {}
+        """What each tasks/<name>.json holds now, so unchanged files are not rewritten."""
+        self._strays: list[Path] = []
+
+    def publish(self, report: PassReport, *, daemon: DaemonInfo, now: float) -> None:
+        """Build and write every status file for `report`.
+
+        Changed task documents are rewritten, gone tasks' documents deleted,
+        controller.json and rktctl.prom always rewritten. Every file is attempted
+        even when one fails; raise StatusWriteError naming every failure afterwards.
+        """
+        if self._built is None:
+            self._built = self._load_previous()
+            self._on_disk = dict(self._built)
+        docs = build_task_statuses(report, previous=self._built, now=now)
+        self._built = docs
+        problems: list[str] = []
+
+        for name, doc in docs.items():
+            if self._on_disk.get(name) == doc:
+                continue
+            try:
+                atomic_write(self.tasks_dir / task_file_name(name), _dump(doc))
+            except StatusWriteError as exc:
+                problems.append(str(exc))
+                self._on_disk.pop(name, None)  # unknown now: rewrite next time
+            else:
+                self._on_disk[name] = doc
+        stale = [self.tasks_dir / task_file_name(n) for n in self._on_disk if n not in docs]
+        for path in stale + self._strays:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                problems.append(f"cannot delete {path}: {exc}")
+        self._strays = []
+        self._on_disk = {n: d for n, d in self._on_disk.items() if n in docs}
+
+        controller = build_controller_status(report, task_docs=docs, daemon=daemon, now=now)
+        self.metrics.observe_pass(report, docs, now)
+        for path, payload in (
+            (self.status_dir / CONTROLLER_FILE, _dump(controller)),
+            (self.status_dir / METRICS_FILE, self.metrics.render()),
+        ):
+            try:
+                atomic_write(path, payload)
+            except StatusWriteError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise StatusWriteError("; ".join(problems))
+
+    def record_rkt_failure(self, subcommand: str) -> None:
+        """Count a failed rkt invocation; it shows in rktctl.prom from the next publish."""
+        self.metrics.record_rkt_failure(subcommand)
+
+    def _load_previous(self) -> dict[str, dict[str, Any]]:
+        """Read the documents a previous daemon left, so conditions keep their history.
+
+        Unreadable files and temp files left by a crash are queued for deletion
+        rather than trusted.
+        """
+        docs: dict[str, dict[str, Any]] = {}
+        for directory in (self.status_dir, self.tasks_dir):
+            with contextlib.suppress(OSError):
+                self._strays += [p for p in directory.glob(".*.tmp") if p.is_file()]
+        try:
+            files = _task_files(self.tasks_dir)
+        except StatusFileError:
+            files = []  # unlistable: the first write will say why
+        for path in files:
+            try:
+                doc = _read_json(path)
+            except (StatusFileError, FileNotFoundError):
+                self._strays.append(path)
+                continue
+            name = doc.get("name")
+            if isinstance(name, str) and task_file_name(name) == path.name:
+                docs[name] = doc
+            else:
+                self._strays.append(path)
+        return docs
+
+
+def _task_files(tasks_dir: Path) -> list[Path]:
+    try:
+        return sorted(
+            p for p in tasks_dir.iterdir() if p.suffix == ".json" and not p.name.startswith(".")
+        )
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StatusFileError(f"cannot list {tasks_dir}: {exc}") from exc
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """Return the JSON object in `path`; FileNotFoundError passes through."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StatusFileError(f"cannot read {path}: {exc}") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StatusFileError(f"{path}: not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise StatusFileError(f"{path}: expected a JSON object")
+    return doc
+
+
+def read_controller_status(status_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Return the parsed controller.json of `status_dir`, or None if it does not exist.
+
+    Raise StatusFileError if it exists but is unreadable or not a JSON object.
+    """
+    try:
+        return _read_json(Path(status_dir) / CONTROLLER_FILE)
+    except FileNotFoundError:
+        return None
+
+
+def read_task_statuses(status_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Return every task document of `status_dir` by task name (empty if there are none).
+
+    A file deleted while listing is skipped (its task just went away). Raise
+    StatusFileError for a file that is unreadable or not a JSON object.
+    """
+    docs: dict[str, dict[str, Any]] = {}
+    for path in _task_files(Path(status_dir) / TASKS_DIR):
+        try:
+            doc = _read_json(path)
+        except FileNotFoundError:
+            continue
+        name = doc.get("name")
+        docs[name if isinstance(name, str) else path.stem] = doc
+    return docs
