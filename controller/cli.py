@@ -259,3 +259,45 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 _REGISTRARS.extend([_add_run, _add_reconcile, _add_plan])
+
+
+# --- node -----------------------------------------------------------------------------------
+
+
+def _add_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "node", help="show this node's attributes (what constraints and ${attr.*} see)"
+    )
+    _add_config_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object of attributes")
+    p.set_defaults(handler=_cmd_node)
+
+
+def _cmd_node(args: argparse.Namespace) -> int:
+    import json
+
+    from controller import nodeinfo
+    from controller.runtime import make_runtime
+
+    cfg = _load(args)
+    _configure_logs(cfg)
+    try:
+        rkt_attrs = make_runtime(cfg).version()
+    except RktctlError as exc:
+        # Like Nomad's fingerprint: an unusable rkt only leaves the driver.rkt* keys out.
+        print(
+            f"rktctl: note: rkt not usable, driver.rkt* attributes left out: {exc}", file=sys.stderr
+        )
+        rkt_attrs = {}
+    attrs = nodeinfo.gather_attributes(cfg, rkt_attrs=rkt_attrs)
+    if args.json:
+        print(json.dumps(attrs, indent=2, sort_keys=True))
+        return EXIT_OK
+    width = max(len("ATTRIBUTE"), *(len(key) for key in attrs))
+    print(f"{'ATTRIBUTE':<{width}}  VALUE")
+    for key, value in sorted(attrs.items()):
+        print(f"{key:<{width}}  {value}")
+    return EXIT_OK
+
+
+_REGISTRARS.append(_add_node)
