@@ -123,7 +123,7 @@ def test_series_of_gone_tasks_disappear_and_counters_accumulate(tmp_path: Path) 
             result=result,
             desired=want,
             observation=obs,
-        )  # type: ignore[arg-type]
+        )
         writer.publish(rep, daemon=DAEMON, now=at)
         return samples(tmp_path)
 
