@@ -19,8 +19,8 @@ from controller import constraints, interpolate, ports
 from controller.manifest import compute_spec_hash
 from controller.model import DesiredState, SpecHash, TaskName, TaskSpec
 
-HOST_NETS = (("host",),)
-"""`net` values with which the pod shares the host's network: no port mapping."""
+UNMAPPED_NETS = (("host",), ("none",))
+"""`net` values without port mapping (as in rktargs): the port variable is the host port."""
 IP_ATTRIBUTE = "unique.network.ip-address"
 """The node attribute that gives port variables their IP (0.0.0.0 when unknown)."""
 
@@ -155,7 +155,7 @@ def _own_ports(
 
 
 def _container_port(spec: TaskSpec, label: str) -> str | None:
-    if spec.net in HOST_NETS or label not in spec.port_map:
+    if spec.net in UNMAPPED_NETS or label not in spec.port_map:
         return None
     return ports.port_name(spec.port_map[label])
 
