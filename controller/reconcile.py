@@ -202,12 +202,14 @@ class Reconciler:
                 self._log_finished(report)
                 return report
             now = self._clock()
-            if not dry_run:
-                self._forget_stale_restarts(desired)
-                self._note_running(desired, observation, now)
             placed = self._place(desired, observation, fingerprint)
             self.last_placement = placed
+            # Crash-loop bookkeeping compares against the *placed* spec hashes: those are
+            # the ones stamped on pods (they include interpolated values and ports).
             planned_desired = _with_specs(desired, placed.specs)
+            if not dry_run:
+                self._forget_stale_restarts(planned_desired)
+                self._note_running(planned_desired, observation, now)
             the_plan = plan(
                 planned_desired,
                 observation,
@@ -240,7 +242,7 @@ class Reconciler:
             if not dry_run:
                 self._save_ports(placed.persisted_ports)
             report = PassReport(
-                **base,
+                **{**base, "desired": planned_desired},
                 finished_at=self._clock(),
                 result=_result(the_plan, outcomes),
                 observation=observation,
@@ -281,6 +283,7 @@ class Reconciler:
             env=env,
             capacity=nodeinfo.capacity(self._node_attrs, self.cfg),
             overcommit=self.cfg.overcommit,
+            volumes_enabled=self.cfg.volumes_enabled,
         )
 
     def _save_ports(self, persisted: Mapping[TaskName, Mapping[str, int]]) -> None:
