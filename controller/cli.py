@@ -301,3 +301,62 @@ def _cmd_node(args: argparse.Namespace) -> int:
 
 
 _REGISTRARS.append(_add_node)
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "status",
+        help="show each task's phase from the status files (reads files only: no rkt, no root)",
+        description="Exit 1 when the controller's heartbeat is older than 3 resync intervals, "
+        "when no controller.json exists, or when NAME is unknown.",
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="print this task's full document")
+    p.add_argument("--json", action="store_true", help="print the documents as JSON")
+    p.add_argument("--status-dir", metavar="DIR", help="status directory (default: from config)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file to read status_dir from (default $RKTCTL_CONFIG or "
+        "/etc/rktctl/config.toml)",
+    )
+    p.set_defaults(handler=_cmd_status)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from controller import status, statusfiles
+
+    if args.status_dir:
+        status_dir = args.status_dir
+    else:
+        from controller.config import load_config
+
+        status_dir = load_config(args.config).status_dir
+    controller = statusfiles.read_controller_status(status_dir)
+    tasks = statusfiles.read_task_statuses(status_dir)
+    now = time.time()
+    if args.name is not None:
+        doc = tasks.get(args.name)
+        if doc is None:
+            known = ", ".join(sorted(tasks)) or "none"
+            print(f"rktctl: no status for task {args.name!r} in {status_dir} (known: {known})",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_FAILURE
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+    elif args.json:
+        print(json.dumps({"controller": controller, "tasks": tasks}, indent=2, ensure_ascii=False))
+    else:
+        print(status.render_table(tasks, now=now), end="")
+    problem = status.heartbeat_problem(controller, now=now)
+    if problem is not None:
+        print(f"rktctl: {status_dir}: {problem}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+_REGISTRARS.append(_add_status)
