@@ -975,7 +975,7 @@ _NAMESPACES: Final = ("meta", "attr", "node", "driver", "env", "task")
 VARIABLE_FORMS: Final = (
     "${RKTCTL_PORT_<label>}, ${RKTCTL_HOST_PORT_<label>}, ${RKTCTL_IP_<label>}, "
     "${RKTCTL_ADDR_<label>} (or NOMAD_ instead of RKTCTL_), ${meta.<key>}, ${attr.<name>}, "
-    "${node.<name>}, ${driver.<name>}, ${env.<NAME>}, ${task.name}"
+    "${node.<name>}, ${driver.<name>}, ${env.<NAME>}, ${task.name} (or ${NOMAD_TASK_NAME})"
 )
 
 
@@ -1014,6 +1014,8 @@ def _variable_problems(text: str, ports: Sequence[str]) -> list[str]:
             out.append(
                 f"{shown} is not a valid variable; names use letters, digits, '_', '.' and '-'"
             )
+            continue
+        if name == "NOMAD_TASK_NAME":  # Nomad's spelling of ${task.name}
             continue
         port = _PORT_VAR.fullmatch(name)
         if port:
@@ -1644,6 +1646,7 @@ def build_desired(
     ignored: Sequence[str] = (),
     dir_missing: bool = False,
     revision: str | None = None,
+    parse: Callable[[bytes, str], TaskSpec] | None = None,
 ) -> DesiredState:
     """Given (source path, raw bytes) of every manifest, return the DesiredState.
 
@@ -1651,12 +1654,15 @@ def build_desired(
     (`unnamed_invalid` when no name can be read). A name declared by two or more files
     (valid or not) goes to `duplicates` and none of those files is in `tasks`.
     `revision` defaults to a hash over the sorted (source, content hash) pairs.
+    `parse(data, source)` replaces `parse_manifest` (the shell passes a caching one);
+    it must raise ManifestError for a broken file.
     """
     parsed: list[tuple[str, TaskSpec | Invalid]] = []
     unnamed: list[Invalid] = []
     for source, data in files:
         try:
-            parsed.append((source, parse_manifest(data, source=source)))
+            spec = parse_manifest(data, source=source) if parse is None else parse(data, source)
+            parsed.append((source, spec))
         except ManifestError as exc:
             name = guess_name(data)
             broken = Invalid(
