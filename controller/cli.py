@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller import __version__
@@ -19,6 +21,7 @@ from controller.errors import RktctlError
 
 if TYPE_CHECKING:
     from controller.config import Config
+    from controller.manifest import Problem
     from controller.model import Action, PassReport
 
 EXIT_OK = 0
@@ -360,3 +363,131 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 _REGISTRARS.append(_add_status)
+
+
+# --- validate -------------------------------------------------------------------------------
+
+
+def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="check task manifests (exit 0: all valid, 1: any invalid or duplicate, 2: usage)",
+        description="Check manifest files, or every manifest in directories (temp and dot "
+        "files are skipped as the daemon skips them). Without PATH: the configured desired "
+        "directory. Two files declaring the same task name are both invalid. A PATH that "
+        "does not exist is a usage error (exit 2).",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="manifest files or directories")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print a JSON array, one {"path", "valid", "task", "spec_hash", "errors"} per file',
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file to read desired_dir from (default $RKTCTL_CONFIG or "
+        "/etc/rktctl/config.toml)",
+    )
+    p.set_defaults(handler=_cmd_validate)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    import json
+
+    from controller.fsio import list_manifest_files
+
+    given: list[str] = list(args.paths)
+    if not given:
+        from controller.config import load_config
+
+        given = [load_config(args.config).desired_dir]
+    files: dict[Path, None] = {}  # ordered set: a file named twice is checked once
+    for name in given:
+        path = Path(name)
+        if path.is_dir():
+            files.update(dict.fromkeys(list_manifest_files(path).manifests))
+        elif path.exists():
+            files[path] = None
+        else:
+            print(f"rktctl validate: {name}: no such file or directory", file=sys.stderr)
+            return EXIT_USAGE
+    results = _validate_files(list(files))
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
+    else:
+        for result in results:
+            if result.valid:
+                print(f"ok  {result.path} (task {result.task}, spec {result.spec_hash})")
+            for error in result.errors:
+                print(error.format(result.path))
+    invalid = sum(1 for r in results if not r.valid)
+    if not results:
+        print(f"rktctl validate: no manifests found in {', '.join(given)}", file=sys.stderr)
+    elif not args.json:
+        print(f"{len(results)} manifest(s): {len(results) - invalid} valid, {invalid} invalid",
+              file=sys.stderr)  # fmt: skip
+    return EXIT_FAILURE if invalid else EXIT_OK
+
+
+@dataclass(slots=True)
+class _FileResult:
+    """What `validate` found in one file; `to_json()` is the `--json` document."""
+
+    path: str
+    valid: bool = False
+    task: str | None = None
+    spec_hash: str | None = None
+    errors: list[Problem] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "valid": self.valid,
+            "task": self.task,
+            "spec_hash": self.spec_hash,
+            "errors": [{"line": e.line, "path": e.path, "message": e.message} for e in self.errors],
+        }
+
+
+def _validate_files(paths: Sequence[Path]) -> list[_FileResult]:
+    """Parse each file; then mark every file of a task name declared more than once."""
+    from controller import manifest
+    from controller.model import TaskName
+
+    results: list[_FileResult] = []
+    for path in paths:
+        result = _FileResult(path=str(path))
+        results.append(result)
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(manifest.MAX_BYTES + 1)  # the parser refuses bigger files
+        except OSError as exc:
+            result.errors.append(manifest.Problem(None, "", f"cannot read: {exc}"))
+            continue
+        try:
+            spec = manifest.parse_manifest(data, source=result.path)
+        except manifest.ManifestInvalidError as exc:
+            result.task = manifest.guess_name(data)
+            result.errors.extend(exc.problems)
+        else:
+            result.valid, result.task, result.spec_hash = True, spec.name, spec.spec_hash
+    duplicates = manifest.duplicate_names(
+        (r.path, TaskName(r.task) if r.task else None) for r in results
+    )
+    for result in results:
+        if result.task is not None and result.task in duplicates:
+            others = ", ".join(s for s in duplicates[TaskName(result.task)] if s != result.path)
+            result.errors.append(
+                manifest.Problem(
+                    None,
+                    "metadata.name",
+                    f'task "{result.task}" is also declared in {others}; task names must be '
+                    "unique, and no file of a duplicated name is applied",
+                )
+            )
+            result.valid = False
+    return results
+
+
+_REGISTRARS.append(_add_validate)

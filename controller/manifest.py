@@ -216,7 +216,7 @@ def _decode(data: bytes | str) -> str:
 
 def _too_big(size: int) -> str:
     return (
-        f"file is {size} bytes, larger than the {MAX_BYTES // 1024} KiB limit; "
+        f"file is {size} bytes or more, over the {MAX_BYTES // 1024} KiB limit; "
         "a task manifest is a few hundred bytes - is this the right file?"
     )
 
