@@ -973,9 +973,8 @@ _VAR_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _PORT_VAR = re.compile(r"(RKTCTL|NOMAD)_(HOST_PORT|PORT|IP|ADDR)_(.+)")
 _NAMESPACES: Final = ("meta", "attr", "node", "driver", "env", "task")
 VARIABLE_FORMS: Final = (
-    "${RKTCTL_PORT_<label>}, ${RKTCTL_HOST_PORT_<label>}, ${RKTCTL_IP_<label>}, "
-    "${RKTCTL_ADDR_<label>} (or NOMAD_ instead of RKTCTL_), ${meta.<key>}, ${attr.<name>}, "
-    "${node.<name>}, ${driver.<name>}, ${env.<NAME>}, ${task.name} (or ${NOMAD_TASK_NAME})"
+    "${RKTCTL_PORT_<label>} (also _HOST_PORT_, _IP_, _ADDR_; NOMAD_ for RKTCTL_), "
+    "${meta.*}, ${attr.*}, ${node.*}, ${driver.*}, ${env.*}, ${task.name}"
 )
 
 
@@ -1536,7 +1535,11 @@ def parse_manifest(data: bytes | str, *, source: str) -> TaskSpec:
     claimed = {p.path for p in logic}
     for err in _checker().errors(value):
         problem = _schema_problem(err, index)
-        if problem.path not in claimed:  # the logical check said it better
+        # One message per path: a logical check says it better than the schema, and the
+        # first schema failure (type, then enum/const, then length, then pattern) says
+        # enough - "" fails both minLength and pattern, for one mistake.
+        if problem.path not in claimed:
+            claimed.add(problem.path)
             problems.append(problem)
     problems.extend(logic)
     if problems:
@@ -1545,14 +1548,13 @@ def parse_manifest(data: bytes | str, *, source: str) -> TaskSpec:
 
 
 def compute_spec_hash(spec: TaskSpec) -> SpecHash:
-    """Return `sha256:<16 hex>` over the canonical JSON of every pod-affecting field.
+    """Return `sha256:<16 hex>` over the canonical JSON of the spec.
 
-    Covered: name, image, command, args, trust and insecure options, DNS, net, port_map,
-    debug, no_overlay, volumes, user, group, env, resources (cpu, memory, ports) and
-    stage1. Not covered, so editing them never replaces a pod: source (file name),
-    labels, spec_hash itself, and the controller-side settings restart, kill_timeout,
-    constraints and update order. Mappings are key-sorted; list order is kept
-    because it is meaningful (args, volumes).
+    Every field counts except `source` (the file name), `labels` and `spec_hash`
+    itself: any edit of the task replaces its pod, while renaming or moving the file,
+    relabelling, comments, key order and YAML style never do. Values are the
+    validated, defaulted ones ("10000ms" and "10s" hash alike); mappings are
+    key-sorted; list order is kept because it is meaningful (args, volumes).
     """
     doc = {
         "apiVersion": API_VERSION,
@@ -1575,7 +1577,16 @@ def compute_spec_hash(spec: TaskSpec) -> SpecHash:
         "cpu_millis": spec.resources.cpu_millis,
         "memory_bytes": spec.resources.memory_bytes,
         "ports": sorted([p.label, p.static] for p in spec.resources.ports),
+        "restart": [
+            str(spec.restart.policy),
+            spec.restart.initial_delay_s,
+            spec.restart.max_delay_s,
+            spec.restart.stable_after_s,
+        ],
+        "kill_timeout_s": spec.kill_timeout_s,
+        "constraints": [[c.attribute, c.operator, c.value] for c in spec.constraints],
         "stage1": spec.stage1,
+        "update_order": str(spec.update_order),
     }
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
