@@ -282,8 +282,9 @@ def _base_phase(facts: _Facts, shown: ObservedPod | None, pod: dict[str, Any] | 
         and not current_running
         and started is None
     ):
-        wait = restart.not_before - facts.now
-        parts = [f"next start at {iso(restart.not_before)} (in {wait:.0f}s)"]
+        # No "in N seconds" here: the message must not change every pass, or the
+        # document (and its updated_at) would be rewritten each time.
+        parts = [f"next start at {iso(restart.not_before)}"]
         if restart.restarts:
             parts.append(f"{restart.restarts} restarts")
         if restart.last_exit_code is not None:

@@ -105,7 +105,7 @@ PHASE_CASES = [
     pytest.param(report(restarts={"web": RestartState(restarts=3, not_before=NOW + 20,
                                                       last_exit_code=1, spec_hash=H)}),
                  "Backoff", "BackOff", ("False", "True", "False"),
-                 "(in 20s); 3 restarts; last exit code 1", id="backoff"),
+                 f"next start at {iso(NOW + 20)}; 3 restarts; last exit code 1", id="backoff"),
     pytest.param(report(restarts={"web": RestartState(restarts=3, not_before=NOW - 1)}),
                  "Pending", "Pending", ("False", "True", "False"), "waiting",
                  id="backoff-expired-is-pending"),
@@ -309,6 +309,13 @@ def test_unchanged_document_keeps_updated_at_and_since() -> None:
     first = build_task_statuses(rep, previous={}, now=NOW)
     again = build_task_statuses(rep, previous=json.loads(json.dumps(first)), now=NOW + 60)
     assert again == first
+
+
+def test_backoff_document_is_stable_between_passes() -> None:
+    """No countdown in the message: resync passes during a backoff rewrite nothing."""
+    rep = report(restarts={"web": RestartState(restarts=2, not_before=NOW + 100)})
+    first = build_task_statuses(rep, previous={}, now=NOW)
+    assert build_task_statuses(rep, previous=first, now=NOW + 30) == first
 
 
 def test_changed_document_gets_new_updated_at() -> None:
