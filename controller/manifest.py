@@ -192,10 +192,11 @@ class _Frame:
 
 def _decode(data: bytes | str) -> str:
     if isinstance(data, str):
-        if len(data) > MAX_BYTES and len(data.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-            raise _FatalError(
-                Problem(None, "", _too_big(len(data.encode("utf-8", "surrogatepass"))))
-            )
+        # A character is at most 4 bytes: only long texts need encoding to be measured.
+        if len(data) * 4 > MAX_BYTES:
+            size = len(data.encode("utf-8", "surrogatepass"))
+            if size > MAX_BYTES:
+                raise _FatalError(Problem(None, "", _too_big(size)))
         return data.removeprefix("\ufeff")
     if len(data) > MAX_BYTES:
         raise _FatalError(Problem(None, "", _too_big(len(data))))
