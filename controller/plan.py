@@ -74,13 +74,14 @@ class PlanPolicy:
 
     max_delete_fraction: float = 0.5
     """Hold every deletion when one pass would delete more than
-    max(1, floor(fraction * live owned pods)) pods; the max(1, ...) lets a
-    one-task host remove its only task."""
+    max(1, floor(fraction * live owned pods)) pods. The max(1, ...) lets a host
+    with a single live pod delete it, e.g. when its manifest is renamed to another
+    task; an empty or missing directory holds every deletion regardless."""
     allow_empty: bool = False
     """Disable the deletion guard (`allow_empty` in config, `--force`)."""
     requeue_transitional_s: float = 1.0
-    """Plan again this soon when pods are embryo/preparing/deleting/unknown or
-    the observation was incomplete."""
+    """Plan again this soon when pods are embryo/preparing/deleting/unknown, the
+    observation was incomplete, or a crash was just removed (two-pass restarts)."""
 
 
 _NO_RESTARTS: Mapping[TaskName, RestartState] = MappingProxyType({})
