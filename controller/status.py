@@ -693,10 +693,11 @@ def heartbeat_problem(controller: Mapping[str, Any] | None, *, now: float) -> st
     age = now - beat
     limit = STALE_HEARTBEAT_INTERVALS * float(interval)
     if age > limit:
+        pid = controller.get("pid", "?")
         return (
             f"controller heartbeat is {human_age(age)} old (limit {human_age(limit)} = "
             f"{STALE_HEARTBEAT_INTERVALS} x resync_interval_s {interval:g}): the daemon "
-            "(pid {}) is not running or is stuck".format(controller.get("pid", "?"))
+            f"(pid {pid}) is not running or is stuck"
         )
     return None
 
