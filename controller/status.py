@@ -183,10 +183,24 @@ class _Facts:
         return self.entry.spec_hash if isinstance(self.entry, TaskSpec) else None
 
 
-_GUARD_REASONS = {
+_HOLD_REASONS = {
     HoldReason.DELETION_GUARD: "DeletionGuard",
     HoldReason.INCOMPLETE_OBSERVATION: "IncompleteObservation",
+    HoldReason.INVALID_SPEC: "UnreadableManifest",
 }
+# A hold naming a task holds it whatever it is doing; a pass-wide hold (task None)
+# holds only the tasks whose next step it blocks. An incomplete `rkt list` stops
+# every start and stop; the deletion guard and an unreadable manifest name (which
+# might declare any task) only hold stopping pods of tasks no manifest declares.
+_OWN_HOLDS = (HoldReason.DELETION_GUARD, HoldReason.INCOMPLETE_OBSERVATION)
+_GLOBAL_HOLDS: tuple[tuple[HoldReason, frozenset[TaskPhase]], ...] = (
+    (
+        HoldReason.INCOMPLETE_OBSERVATION,
+        frozenset({TaskPhase.PENDING, TaskPhase.STARTING, TaskPhase.STOPPING}),
+    ),
+    (HoldReason.DELETION_GUARD, frozenset({TaskPhase.STOPPING})),
+    (HoldReason.INVALID_SPEC, frozenset({TaskPhase.STOPPING})),
+)
 
 
 def _verdict(
@@ -232,7 +246,7 @@ def _decide(facts: _Facts) -> _Verdict:
         return _verdict(TaskPhase.INVALID, "InvalidSpec", msg, pod, stalled="True")
     if facts.blocked is not None:
         return _verdict(TaskPhase.BLOCKED, "Blocked", facts.blocked, pod, stalled="True")
-    own_hold = next((h for h in facts.holds if h.reason in _GUARD_REASONS), None)
+    own_hold = next((h for h in facts.holds if h.reason in _OWN_HOLDS), None)
     if own_hold is not None:
         return _held(own_hold, pod)
 
@@ -244,20 +258,20 @@ def _decide(facts: _Facts) -> _Verdict:
                         reconciling="Unknown", stalled="Unknown")  # fmt: skip
 
     base = _base_phase(facts, shown, pod)
-    global_hold = next((h for h in facts.global_holds if h.reason in _GUARD_REASONS), None)
-    held_phases = {TaskPhase.PENDING, TaskPhase.STARTING, TaskPhase.STOPPING}
-    if global_hold is not None and base.phase in held_phases:
-        return _held(global_hold, pod)
+    for reason, phases in _GLOBAL_HOLDS:
+        hold = next((h for h in facts.global_holds if h.reason == reason), None)
+        if hold is not None and base.phase in phases:
+            return _held(hold, pod)
     return base
 
 
 def _held(hold: Hold, pod: dict[str, Any] | None) -> _Verdict:
-    reason = _GUARD_REASONS[hold.reason]
+    reason = _HOLD_REASONS[hold.reason]
     message = hold.message or f"held: {hold.reason}"
-    if hold.reason == HoldReason.DELETION_GUARD:
-        # Needs a person: fix the desired dir or set allow_empty / raise the limit.
-        return _verdict(TaskPhase.HELD, reason, message, pod, stalled="True")
-    return _verdict(TaskPhase.HELD, reason, message, pod, reconciling="True")
+    if hold.reason == HoldReason.INCOMPLETE_OBSERVATION:
+        return _verdict(TaskPhase.HELD, reason, message, pod, reconciling="True")
+    # Needs a person: fix the desired dir or manifest, or allow the deletion.
+    return _verdict(TaskPhase.HELD, reason, message, pod, stalled="True")
 
 
 def _base_phase(facts: _Facts, shown: ObservedPod | None, pod: dict[str, Any] | None) -> _Verdict:
@@ -536,12 +550,14 @@ def _task_doc(
     verdict = _decide(facts)
     phase = verdict.phase
     pod = verdict.pod
+    if not facts.observed:
+        # No observation: the last known pod is the best there is.
+        old_pod = previous.get("pod")
+        pod = dict(old_pod) if isinstance(old_pod, Mapping) else None
     if verdict.reason == "ObservationFailed":
         known = {str(p) for p in TaskPhase}
         old_phase = previous.get("phase")
         phase = TaskPhase(old_phase) if old_phase in known else TaskPhase.PENDING
-        old_pod = previous.get("pod")
-        pod = dict(old_pod) if isinstance(old_pod, Mapping) else None
     entry = facts.entry
     if facts.duplicate_sources:
         source: str | None = facts.duplicate_sources[0]

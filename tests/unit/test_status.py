@@ -158,6 +158,15 @@ PHASE_CASES = [
                                     message="desired dir is empty"),)),
                  "Held", "DeletionGuard", ("False", "False", "True"), "desired dir is empty",
                  id="global-guard-holds-orphan"),
+    pytest.param(report(holds=(Hold(reason=HoldReason.DELETION_GUARD, message="guard"),)),
+                 "Pending", "Pending", ("False", "True", "False"), "waiting",
+                 id="global-guard-does-not-hold-starts"),
+    pytest.param(report(desired(unnamed_invalid=[invalid("", "x.yaml: bad", source="x.yaml")]),
+                        observation(pod("web", uuid=U1)),
+                        holds=(Hold(reason=HoldReason.INVALID_SPEC,
+                                    message="cannot read the task name in x.yaml"),)),
+                 "Held", "UnreadableManifest", ("False", "False", "True"),
+                 "cannot read the task name in x.yaml", id="unnamed-invalid-holds-orphan"),
     pytest.param(report(holds=(Hold(reason=HoldReason.INCOMPLETE_OBSERVATION,
                                     message="rkt hid pods"),)),
                  "Held", "IncompleteObservation", ("False", "True", "False"), "rkt hid pods",
@@ -287,6 +296,15 @@ def test_observation_failed_keeps_last_known_phase_pod_and_orphans() -> None:
     )  # fmt: skip
     unknown = ("Unknown", "ObservationFailed")
     assert conditions(web) == dict.fromkeys(("Ready", "Reconciling", "Stalled"), unknown)
+
+
+def test_observation_failed_keeps_the_last_known_pod_of_an_invalid_task() -> None:
+    want = desired(invalid("web", "bad"))
+    first = build_task_statuses(
+        report(want, observation(pod("web", uuid=U1))), previous={}, now=NOW
+    )
+    docs = build_task_statuses(report(want, None), previous=first, now=NOW + 30)
+    assert (docs["web"]["phase"], docs["web"]["pod"]) == ("Invalid", first["web"]["pod"])
 
 
 def test_transition_time_moves_only_when_status_changes() -> None:
