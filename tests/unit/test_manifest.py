@@ -707,13 +707,13 @@ DOCS = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(DOCS)
 def test_random_documents_raise_nothing_but_manifest_error(doc: object) -> None:
     assert_only_manifest_error(json.dumps(doc))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_mutated_valid_manifests_raise_nothing_but_manifest_error(data: st.DataObject) -> None:
     lines = FULL.splitlines(keepends=True)
