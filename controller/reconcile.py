@@ -311,7 +311,11 @@ class Reconciler:
         """A pod of the current spec that ran long enough resets its task's crash loop."""
         for pod in observation.owned():
             spec = desired.tasks.get(pod.task) if pod.task else None
-            if pod.state != PodState.RUNNING or not isinstance(spec, TaskSpec):
+            if (
+                pod.state != PodState.RUNNING
+                or not isinstance(spec, TaskSpec)
+                or pod.spec_hash != spec.spec_hash
+            ):
                 continue
             state = self._restarts.get(TaskName(pod.task or ""))
             if state is None or pod.started_at is None:
