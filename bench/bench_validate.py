@@ -104,9 +104,8 @@ def main() -> None:
     deep = ("a: " + "[" * (manifest.MAX_BYTES - 10)).encode()
     start = time.perf_counter()
     parse_any(deep)
-    print(
-        f"refusing 1 MiB of '[' (flow nesting)       {(time.perf_counter() - start) * 1000:7.3f} ms"
-    )
+    label = "refusing 1 MiB of '[' (flow nesting)"
+    print(f"{label:<44} {(time.perf_counter() - start) * 1000:7.3f} ms")
 
 
 if __name__ == "__main__":
