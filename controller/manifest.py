@@ -1,18 +1,13 @@
 """Task manifests: YAML bytes -> a validated, defaulted `TaskSpec`, its spec hash, the desired set.
 
-PURE. `parse_manifest` runs four stages and reports every problem of a file at once:
-  1. load: size cap, UTF-8, one YAML document, safe scalars only, duplicate keys, and
-     nesting/alias/node caps so a YAML bomb is refused within milliseconds. The loader
-     reads libyaml's *event stream* (pure-Python parser when libyaml is missing) and
-     builds plain values itself, recording the line of every key, so no Python object
-     other than str/int/float/bool/None/date can ever be constructed;
-  2. the JSON Schema `schemas/task.schema.json` (structure, types, enums, patterns);
-  3. logical checks the schema cannot express (quantities, volumes, DNS, ports, ${...});
-  4. conversion into frozen model values with defaults applied.
-Callers: `reconcile` (through `build_desired`), `cli validate`, the interpolation stage
-(`compute_spec_hash` again on a rewritten spec). It never reads files or the clock, never
-logs and never raises anything but `ManifestError` for bad input. The only read is the
-packaged schema, once (cached by `resources.load_schema`).
+PURE. `parse_manifest` loads (size cap, UTF-8, one document, safe scalars only, duplicate
+keys, depth/alias/node caps against YAML bombs, a line for every key), checks the JSON
+Schema `schemas/task.schema.json`, then the rules a schema cannot express (quantities,
+volumes, DNS, ports, ${...}), and converts to frozen model values; every problem of a
+file is reported at once. Called by `reconcile` (via `build_desired`), `cli validate`
+and `placement` (`compute_spec_hash` on an interpolated spec). It never reads files or
+the clock, never logs, and raises only `ManifestError` for bad input; its one read is
+the packaged schema, once.
 """
 
 from __future__ import annotations
@@ -22,6 +17,7 @@ import difflib
 import hashlib
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -96,7 +92,7 @@ Path = tuple[str | int, ...]
 # --- Problems ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """One thing wrong with a manifest: where (line, JSON path) and what to do."""
 
@@ -717,6 +713,7 @@ def _key_homes() -> Mapping[str, tuple[str, ...]]:
     homes: dict[str, list[str]] = {}
 
     def walk(node: Mapping[str, Any], where: str, depth: int) -> None:
+        # The schema is not recursive; the depth bound only guards against a future one.
         if "$ref" in node:
             node = {**defs[node["$ref"].rsplit("/", 1)[1]], **node}
             node.pop("$ref")
@@ -1222,8 +1219,8 @@ class _Logic:
                         f'"{target}" is not a port name; use the image\'s port name such as '
                         '"6379-tcp" or a container port number',
                     )
-            if isinstance(target, (str, int)) and not isinstance(target, bool):
-                normal = str(int(target)) if isinstance(target, int) else target
+            if isinstance(target, (str, int, float)) and not isinstance(target, bool):
+                normal = _port_target(target) if _finite(target) else str(target)
                 if normal in targets:
                     self.add(
                         path,
@@ -1278,7 +1275,7 @@ class _Logic:
     def quantities(self) -> None:
         base = ("spec", "resources")
         cpu = _get(self.data, *base, "cpu")
-        if isinstance(cpu, (int, float)) and not isinstance(cpu, bool):
+        if isinstance(cpu, (int, float)) and not isinstance(cpu, bool) and _finite(cpu):
             millis = Decimal(str(cpu)) * 1000
             self.add(
                 (*base, "cpu"),
@@ -1415,6 +1412,10 @@ class _Logic:
                     self.add(path, message)
 
 
+def _finite(number: str | float) -> bool:
+    return not isinstance(number, float) or math.isfinite(number)
+
+
 def _memory_guess(n: int) -> str:
     if n >= 1 << 16 and format_memory(n) != str(n):
         return format_memory(n)
@@ -1450,7 +1451,7 @@ def _to_spec(data: dict[str, Any], source: str) -> TaskSpec:
         dns_servers=tuple(cfg.get("dns_servers", ())),
         dns_search_domains=tuple(cfg.get("dns_search_domains", ())),
         net=tuple(cfg.get("net", ())),
-        port_map=_sorted_map({k: str(v) for k, v in cfg.get("port_map", {}).items()}),
+        port_map=_sorted_map({k: _port_target(v) for k, v in cfg.get("port_map", {}).items()}),
         debug=cfg.get("debug", False),
         no_overlay=cfg.get("no_overlay", False),
         volumes=tuple(_volume(v) for v in cfg.get("volumes", ())),
@@ -1488,6 +1489,11 @@ _DEFAULT_KILL_TIMEOUT_S: Final = 30.0  # TaskSpec.kill_timeout_s's default
 
 def _sorted_map(items: Mapping[str, str]) -> Mapping[str, str]:
     return frozen_map(dict(sorted(items.items())))
+
+
+def _port_target(target: str | float) -> str:
+    """A port name stays as written; a number (JSON Schema lets 80.0 be one) becomes "80"."""
+    return target if isinstance(target, str) else str(int(target))
 
 
 def _volume(entry: str) -> Volume:

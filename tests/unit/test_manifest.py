@@ -337,6 +337,22 @@ def test_a_null_port_is_dynamic_and_numbers_in_port_map_become_strings() -> None
     assert dict(spec.port_map) == {"http": "80"}
 
 
+def test_a_float_port_number_becomes_an_integer_string() -> None:
+    spec = parse_manifest(
+        MINIMAL + "    port_map: {http: 80.0}\n  resources: {ports: {http: {static: 8080.0}}}\n",
+        source="m.yaml",
+    )
+    assert dict(spec.port_map) == {"http": "80"}
+    assert spec.resources.ports == (PortRequest(label="http", static=8080),)
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_infinite_cpu_is_an_error_not_a_crash(value: str) -> None:
+    (problem,) = problems_of(MINIMAL + f"  resources: {{cpu: {value}}}\n")
+    assert problem.path == "spec.resources.cpu"
+    assert "expected a string" in problem.message
+
+
 def test_text_input_bom_and_crlf_are_accepted() -> None:
     crlf = "\ufeff" + MINIMAL.replace("\n", "\r\n")
     assert parse_manifest(crlf, source="m.yaml") == parse_manifest(MINIMAL, source="m.yaml")
