@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.harness import Harness, manifest_yaml, wait_for  # noqa: E402
+from tests.e2e.harness import Harness, manifest_yaml, wait_for
 
 
 def prepare_time(h: Harness, task: str) -> float | None:
@@ -43,8 +43,6 @@ def main() -> int:
         h = Harness(Path(tmp))
         try:
             h.start(resync_interval_s=30.0, log_level="info")
-            wait_for(lambda: h.events("reconcile_finished") or h.events("daemon_started"),
-                     what="daemon up")  # fmt: skip
             wait_for(lambda: (h.status_dir / "controller.json").exists(), what="first pass")
             latencies = []
             for i in range(args.n):
@@ -53,16 +51,22 @@ def main() -> int:
                 tmp_file.write_text(manifest_yaml(name))
                 t0 = time.time()
                 tmp_file.rename(h.desired / f"{name}.yaml")
-                t1 = wait_for(lambda name=name: prepare_time(h, name), timeout=30,
-                              interval=0.005, what=f"prepare of {name}")  # fmt: skip
+                t1 = wait_for(
+                    lambda name=name: prepare_time(h, name),
+                    timeout=30,
+                    interval=0.005,
+                    what=f"prepare of {name}",
+                )
                 latencies.append((t1 - t0) * 1000)
                 wait_for(lambda name=name: h.running(name), timeout=30, what=f"{name} running")
         finally:
             h.cleanup()
     latencies.sort()
     print(f"rename -> rkt prepare latency over {len(latencies)} manifests:")
-    print(f"  median {statistics.median(latencies):.1f} ms, worst {latencies[-1]:.1f} ms, "
-          f"best {latencies[0]:.1f} ms")  # fmt: skip
+    print(
+        f"  median {statistics.median(latencies):.1f} ms, worst {latencies[-1]:.1f} ms, "
+        f"best {latencies[0]:.1f} ms"
+    )
     return 0
 
 

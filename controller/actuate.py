@@ -181,7 +181,7 @@ def _execute(
             duration_ms=duration_ms,
         )
     duration_ms = (clock() - started) * 1000
-    extra_keys = {"spec_hash": spec.spec_hash} if spec is not None else {}
+    extra_keys: dict[str, str] = {"spec_hash": spec.spec_hash} if spec is not None else {}
     if isinstance(action, Remove) and action.exit_code is not None:
         extra_keys["exit_code"] = str(action.exit_code)
     bound.info(event, pod_uuid=uuid, duration_ms=round(duration_ms, 1), **extra_keys)

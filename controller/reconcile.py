@@ -179,19 +179,16 @@ class Reconciler:
         self.passes += 1
         with structlog.contextvars.bound_contextvars(reconcile_id=pass_id, trigger=trigger):
             desired = self._manifests.read(self.cfg.desired_dir)
-            base = {
-                "id": pass_id,
-                "trigger": trigger,
-                "started_at": started,
-                "desired": desired,
-                "dry_run": dry_run,
-            }
             try:
                 fingerprint = self._ensure_fingerprint()
                 observation = self.runtime.list_pods()
             except RktctlError as exc:
                 report = PassReport(
-                    **base,
+                    id=pass_id,
+                    trigger=trigger,
+                    started_at=started,
+                    desired=desired,
+                    dry_run=dry_run,
                     finished_at=self._clock(),
                     result=PassResult.FAILED,
                     restarts=dict(self._restarts),
@@ -242,7 +239,11 @@ class Reconciler:
             if not dry_run:
                 self._save_ports(placed.persisted_ports)
             report = PassReport(
-                **{**base, "desired": planned_desired},
+                id=pass_id,
+                trigger=trigger,
+                started_at=started,
+                desired=planned_desired,
+                dry_run=dry_run,
                 finished_at=self._clock(),
                 result=_result(the_plan, outcomes),
                 observation=observation,
