@@ -43,7 +43,7 @@ def main() -> int:
         h = Harness(Path(tmp))
         try:
             h.start(resync_interval_s=30.0, log_level="info")
-            wait_for(lambda: (h.status_dir / "controller.json").exists(), what="first pass")
+            wait_for((h.status_dir / "controller.json").exists, what="first pass")
             latencies = []
             for i in range(args.n):
                 name = f"lat{i:02}"
