@@ -4116,7 +4116,7 @@ def _unknown_command(word: str) -> int:
     ]
     text = f'Error: unknown command {go_quote(word)} for "rkt"'
     if suggestions:
-        text += "\n\nDid you mean this?\n" + "".join(f"\t{s}\n" for s in suggestions) + "\n"
+        text += "\n\nDid you mean this?\n" + "".join(f"\t{s}\n" for s in suggestions)
     sys.stderr.write(text + "\nRun 'rkt --help' for usage.\n")
     return 254
 

@@ -1,0 +1,720 @@
+"""The fake rkt (tests/fakes/rkt) against real rkt 1.30.0 transcripts: shapes, messages, codes.
+
+Integration tier: every test runs the fake as a subprocess in a temp `--dir`, with real
+supervised app processes. Golden bits come from tests/data/transcripts/ (copies of
+../shared/rkt/transcripts/): help and flag errors must match byte for byte; pod output
+is compared after masking what differs between runs (UUIDs, image IDs, times, pids,
+IPs): key order, value types, state names, exit codes and message shapes must match.
+Every process a test starts is stopped by PID in teardown (supervisors, then apps via
+the fake's own process-group cleanup), and `gc --grace-period=0s` empties the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes import fakerkt, make_aci
+
+FAKE = Path(fakerkt.FAKE_RKT)
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "transcripts"
+# The venv's python first on PATH: `#!/usr/bin/env python3` then skips slow shims.
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+FLY = "--stage1-name=coreos.com/rkt/stage1-fly:1.30.0"
+HOST = "--stage1-name=coreos.com/rkt/stage1-host:1.30.0"
+DATA_VOL = "--volume=data,kind=host,source=/srv/data"
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+ABS_TIME_RE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,3})? [+-]\d{4} \w+")
+REL_TIME_RE = re.compile(
+    r"\b(now|1 second ago|\d+ seconds ago|1 minute ago|\d+ minutes ago|1 hour ago|"
+    r"\d+ hours ago)(?=\t|\n|$)"
+)
+
+
+# --------------------------------------------------------------------------------------
+# Transcripts and masking
+
+
+@dataclass(frozen=True)
+class Transcript:
+    argv: list[str]
+    exit: int
+    stdout: str
+    stderr: str
+
+
+def transcript(name: str) -> Transcript:
+    """Parse one golden transcript: `$ cmd`, exit code, stdout, stderr (verbatim bytes)."""
+    text = (GOLDEN / name).read_text(encoding="utf-8")
+    head, rest = text.split("\n", 1)
+    match = re.match(r"--- exit code: (-?\d+)", rest)
+    assert match, name
+    rest = rest.split("\n", 1)[1]
+    assert rest.startswith("--- stdout:\n")
+    out, err = rest[len("--- stdout:\n") :].split("--- stderr:\n", 1)
+    words = shlex.split(head[2:])
+    while words and words[0] in ("timeout", "60", "runuser", "-u", "nobody", "--"):
+        words.pop(0)
+    return Transcript(words[1:], int(match.group(1)), out, err)
+
+
+def mask(text: str) -> str:
+    text = UUID_RE.sub("<UUID>", text)
+    text = re.sub(r"sha512-[0-9a-f]{12,64}", "<SHA>", text)
+    text = ABS_TIME_RE.sub("<TIME>", text)
+    text = REL_TIME_RE.sub("<REL>", text)
+    text = re.sub(r"pid=\d+", "pid=<PID>", text)
+    return re.sub(r"ip4=[\d.]+", "ip4=<IP>", text)
+
+
+def shape(value: Any, key: str = "") -> Any:
+    """A JSON value with run-specific data masked; key order survives json.dumps()."""
+    if isinstance(value, dict):
+        return {k: shape(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(v, key) for v in value]
+    if isinstance(value, bool) or key == "exit_code":
+        return value
+    if isinstance(value, int):
+        return "<int>"
+    if isinstance(value, str):
+        if key in ("ip",):
+            return "<IP>"
+        return mask(value)
+    return value
+
+
+def same_json_shape(got: str, want: str) -> None:
+    assert json.dumps(shape(json.loads(got)), indent=1) == json.dumps(
+        shape(json.loads(want)), indent=1
+    )
+
+
+def tokens(table: str) -> list[list[str]]:
+    """Rows of a tab-padded table as lists of non-empty masked cells (leading '' kept)."""
+    rows = []
+    for line in mask(table).rstrip("\n").split("\n"):
+        cells = re.split(r"\t+", line)
+        rows.append([c for i, c in enumerate(cells) if c or i == 0])
+    return rows
+
+
+def recover_cells(table: str) -> list[list[str]]:
+    """Undo Go's tabwriter on one block: cell texts per row, located by header columns."""
+    lines = table.rstrip("\n").split("\n")
+    starts = sorted({pos for line in lines for pos, _ in _segments(line, trailing=True)})
+    rows = []
+    for line in lines:
+        cells = [""] * len(starts)
+        for pos, text in _segments(line, trailing=True):
+            cells[starts.index(pos)] = text
+        rows.append(cells)
+    return rows
+
+
+def _segments(line: str, trailing: bool = False) -> list[tuple[int, str]]:
+    """(column, text) of each text run after tab expansion; `trailing`: a final empty cell."""
+    out, col, i = [], 0, 0
+    while i < len(line):
+        if line[i] == "\t":
+            col = (col // 8 + 1) * 8
+            i += 1
+            continue
+        j = line.find("\t", i)
+        j = len(line) if j < 0 else j
+        out.append((col, line[i:j]))
+        col += j - i
+        i = j
+    if trailing and line.endswith("\t"):
+        out.append((col, ""))
+    return out
+
+
+def _starts(header: str) -> list[int]:
+    return [pos for pos, _ in _segments(header)]
+
+
+# --------------------------------------------------------------------------------------
+# Running the fake
+
+
+class Rkt:
+    """The fake with `--dir=<tmp>`; remembers background supervisors to stop them by PID."""
+
+    def __init__(self, rkt_dir: Path, logs: Path) -> None:
+        self.dir = rkt_dir
+        self.logs = logs
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def __call__(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(FAKE), f"--dir={self.dir}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=ENV,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result.stdout
+
+    def bg(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start a supervisor (`run`/`run-prepared`) in its own session, output to a log."""
+        log = (self.logs / f"bg-{len(self.procs)}.log").open("ab")
+        proc = subprocess.Popen(
+            [str(FAKE), f"--dir={self.dir}", *args],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env=ENV,
+            start_new_session=True,
+        )
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def prepare(self, *args: str) -> str:
+        out = self.ok("--insecure-options=image", "prepare", "--quiet", *args)
+        return out.strip()
+
+    def start(self, uuid: str, *args: str) -> subprocess.Popen[bytes]:
+        """run-prepared in the background; return once the pod runs and has its pid file."""
+        proc = self.bg("run-prepared", *args, uuid)
+        wait_for(lambda: self.state(uuid) == "running" and self.pid(uuid), what=f"{uuid} up")
+        return proc
+
+    def state(self, uuid: str) -> str:
+        out = self("status", uuid).stdout
+        return out.split("\n", 1)[0].removeprefix("state=")
+
+    def pid(self, uuid: str) -> int | None:
+        return fakerkt.supervisor_pid(self.dir, uuid)
+
+    def pods(self) -> list[dict]:
+        return json.loads(self.ok("list", "--format=json")) or []
+
+    def cleanup(self) -> None:
+        """Force-stop running pods, kill and reap our supervisors by PID, empty the store."""
+        pods = list(fakerkt.walk_pods(str(self.dir))) if (self.dir / "pods").is_dir() else []
+        for pod in pods:
+            if pod.state == "running":
+                self("stop", "--force", pod.uuid)
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        if pods:
+            self("gc", "--grace-period=0s")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """ACIs shaped like the transcripts' test images (same names, exec, ports, env)."""
+    root = tmp_path_factory.mktemp("aci")
+    common: dict[str, Any] = {"mount_points": {"data": "/data"}}
+    specs = {
+        "busybox": dict(
+            name="example.com/busybox",
+            exec_=("/bin/sh", "-c", "echo started; env | sort; sleep 3600"),
+            env={"FROM_MANIFEST": "yes"},
+            ports={"http": 8080},
+            **common,
+        ),
+        "busybox-true": dict(
+            name="example.com/busybox-true",
+            exec_=("/bin/sh", "-c", "echo hello-from-true"),
+            **common,
+        ),
+        "busybox-false": dict(
+            name="example.com/busybox-false",
+            exec_=("/bin/sh", "-c", "echo failing >&2; exit 3"),
+            **common,
+        ),
+        "busybox-http": dict(
+            name="example.com/busybox-http", exec_=("/bin/sh", "-c", "sleep 3600"), **common
+        ),
+    }
+    return {k: make_aci.build_aci(root / f"{k}.aci", **v) for k, v in specs.items()}
+
+
+@pytest.fixture
+def rkt(tmp_path: Path) -> Iterator[Rkt]:
+    (tmp_path / "rkt").mkdir()
+    runner = Rkt(tmp_path / "rkt", tmp_path)
+    try:
+        yield runner
+    finally:
+        runner.cleanup()
+
+
+def assert_like(
+    result: subprocess.CompletedProcess[str],
+    name: str,
+    *,
+    exact: bool = False,
+    json_out: bool = False,
+) -> None:
+    """Compare a result with a transcript: exit code, then stdout/stderr (masked or exact)."""
+    want = transcript(name)
+    assert result.returncode == want.exit, (result.stdout, result.stderr)
+    if exact:
+        assert (result.stdout, result.stderr) == (want.stdout, want.stderr)
+    elif json_out:
+        same_json_shape(result.stdout, want.stdout)
+        assert mask(result.stderr) == mask(want.stderr)
+    else:
+        assert mask(result.stdout) == mask(want.stdout)
+        assert mask(result.stderr) == mask(want.stderr)
+
+
+# --------------------------------------------------------------------------------------
+# The CLI surface: help, flag errors, empty store (byte for byte)
+
+EXACT = [
+    "01-version.txt",
+    "02-list-empty.txt",
+    "03-list-empty-json.txt",
+    "04-list-empty-json-pretty.txt",
+    "05-list-empty-full-nolegend.txt",
+    "10-image-list-empty-json.txt",
+    "68-stop-no-args.txt",
+    "74-status-no-args.txt",
+    "80-help-root.txt",
+    "81-help-run.txt",
+    "82-help-list.txt",
+    "83-help-trust.txt",
+    "84-help-cat-manifest.txt",
+    "84-help-enter.txt",
+    "84-help-fetch.txt",
+    "84-help-gc.txt",
+    "84-help-image-list.txt",
+    "84-help-image-rm.txt",
+    "84-help-prepare.txt",
+    "84-help-rm.txt",
+    "84-help-run-prepared.txt",
+    "84-help-status.txt",
+    "84-help-stop.txt",
+    "84-help-version.txt",
+    "92-err-unknown-flag.txt",
+    "93-err-unknown-subcommand.txt",
+    "94-err-list-bad-format.txt",
+    "95-err-bad-volume-syntax.txt",
+    "96-err-bad-port-syntax.txt",
+    "97-err-bad-set-env.txt",
+    "98-err-bad-insecure-option.txt",
+    "99-err-run-no-image.txt",
+    "99b-err-bad-stage1-path.txt",
+    "99c-err-bool-flag-bad-value.txt",
+    "99d-err-fetch-nonexistent-file.txt",
+    "99e-err-image-rm-unknown.txt",
+    "216-prepare-rejects-net-flag.txt",
+    "224-fetch-by-name-pull-never-missing.txt",
+]
+
+
+@pytest.mark.parametrize("name", EXACT, ids=[n.removesuffix(".txt") for n in EXACT])
+def test_cli_output_matches_transcript_byte_for_byte(rkt: Rkt, name: str) -> None:
+    want = transcript(name)
+    got = rkt(*(a for a in want.argv if not a.startswith("--dir=")))
+    assert (got.returncode, got.stdout, got.stderr) == (want.exit, want.stdout, want.stderr)
+
+
+def test_list_creates_a_missing_dir_and_its_pod_dirs(tmp_path: Path) -> None:
+    runner = Rkt(tmp_path / "fresh-dir", tmp_path)
+    assert_like(runner("list"), "230-list-fresh-nonexistent-dir.txt", exact=True)
+    assert sorted(p.name for p in (tmp_path / "fresh-dir" / "pods").iterdir()) == sorted(
+        ["embryo", "prepare", "prepared", "run", "exited-garbage", "garbage"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "stderr"),
+    [
+        pytest.param(
+            ["stat", "x"],
+            'status: problem retrieving pod: no matches found for "x"\n',
+            id="prefix-matches-status",
+        ),
+        pytest.param(
+            ["r"],
+            'Error: unknown command "r" for "rkt"\n\nDid you mean this?\n'
+            "\tgc\n\trm\n\trun\n\trun-prepared\n\nRun 'rkt --help' for usage.\n",
+            id="ambiguous-prefix",
+        ),
+        pytest.param(["list", "--full"], "", id="bare-bool-flag"),
+        pytest.param(
+            ["status", "--wait", "x"],  # `x` is the UUID, not the --wait value
+            'status: problem retrieving pod: no matches found for "x"\n',
+            id="wait",
+        ),
+        pytest.param(["list", "-x"], "Error: unknown shorthand flag: 'x' in -x\n\n", id="short"),
+        pytest.param(["--dir", "list"], "rkt: missing command\n", id="flag-eats-command"),
+    ],
+)
+def test_cobra_parsing_rules(rkt: Rkt, argv: list[str], stderr: str) -> None:
+    result = subprocess.run(
+        [str(FAKE), *argv] if argv[0] == "--dir" else [str(FAKE), f"--dir={rkt.dir}", *argv],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+        cwd=rkt.dir,
+    )
+    assert result.stderr == stderr
+
+
+def test_no_subcommand_prints_help_and_exits_2(rkt: Rkt) -> None:
+    result = rkt()
+    assert (result.returncode, result.stderr) == (2, "rkt: missing command\n")
+    assert result.stdout == transcript("80-help-root.txt").stdout
+
+
+TABLES = [
+    "02-list-empty.txt",
+    "20-list-1running.txt",
+    "21-list-1running-full-nolegend.txt",
+    "32-list-after-failed-runs.txt",
+    "51-list-mixed.txt",
+    "52-list-mixed-full-nolegend.txt",
+    "111-list-after-gc-mark-only.txt",
+    "151-list-while-preparing.txt",
+    "152e-list-full-with-aborted-prepare.txt",
+    "210-list-zoo.txt",
+    "211-list-zoo-full-nolegend.txt",
+    "232-list-with-multi-app-pods.txt",
+    "233-list-full-with-multi-app-pods.txt",
+    "13-image-list.txt",
+    "220-image-list-final.txt",
+]
+
+
+@pytest.mark.parametrize("name", TABLES, ids=[n.removesuffix(".txt") for n in TABLES])
+def test_tabwriter_reproduces_rkt_tables(name: str) -> None:
+    """The fake's tabwriter lays out the real tables' cells into the real bytes."""
+    out = transcript(name).stdout
+    rows = recover_cells(out)
+    assert fakerkt.tabwrite("".join("\t".join(cells) + "\n" for cells in rows)) == out
+
+
+@pytest.mark.parametrize(
+    ("ns", "rel"),
+    [
+        (0, "now"),
+        (999_999_999, "now"),
+        (1_000_000_000, "1 second ago"),
+        (59_000_000_000, "59 seconds ago"),
+        (60_000_000_000, "1 minute ago"),
+        (119_000_000_000, "1 minute ago"),
+        (120_000_000_000, "2 minutes ago"),
+        (3_600_000_000_000, "1 hour ago"),
+        (7_200_000_000_000, "2 hours ago"),
+    ],
+)
+def test_relative_times_follow_go_humanize(ns: int, rel: str) -> None:
+    now = 1_800_000_000 * 1_000_000_000
+    assert fakerkt.humanize(now - ns, now) == rel
+    assert fakerkt.humanize(None, now) == "a long while ago"
+
+
+@pytest.mark.parametrize(
+    ("text", "ns", "back"),
+    [
+        ("0", 0, "0s"),
+        ("0s", 0, "0s"),
+        ("30m", 1_800_000_000_000, "30m0s"),
+        ("24h", 86_400_000_000_000, "24h0m0s"),
+        ("1h2m3.5s", 3_723_500_000_000, "1h2m3.5s"),
+        ("1.5ms", 1_500_000, "1.5ms"),
+        ("-10s", -10_000_000_000, "-10s"),
+    ],
+)
+def test_go_durations_round_trip(text: str, ns: int, back: str) -> None:
+    assert fakerkt.parse_go_duration(text) == ns
+    assert fakerkt.fmt_go_duration(ns) == back
+
+
+def test_bad_gc_duration_is_a_flag_error(rkt: Rkt) -> None:
+    result = rkt("gc", "--grace-period=1d")
+    assert result.returncode == 254
+    assert result.stderr == (
+        'Error: invalid argument "1d" for --grace-period=1d: time: unknown unit "d" in '
+        'duration "1d"\n\n'
+    )
+    assert result.stdout.startswith("NAME:\n\tgc - Garbage collect rkt pods no longer in use\n")
+
+
+# --------------------------------------------------------------------------------------
+# A zoo of pods in every state (built once), compared with the real rkt's zoo
+
+
+@dataclass
+class Zoo:
+    rkt: Rkt
+    pods: dict[str, str]
+
+
+def _run_for_uuid(runner: Rkt, tmp: Path, key: str, *args: str) -> tuple[str, int]:
+    uuid_file = tmp / f"{key}.uuid"
+    result = runner("--insecure-options=image", "run", f"--uuid-file-save={uuid_file}", *args)
+    return uuid_file.read_text(), result.returncode
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory: pytest.TempPathFactory, images: dict[str, str]) -> Iterator[Zoo]:
+    tmp = tmp_path_factory.mktemp("zoo")
+    (tmp / "rkt").mkdir()
+    runner = Rkt(tmp / "rkt", tmp)
+    pods: dict[str, str] = {}
+    try:
+        pods["garbage"], _ = _run_for_uuid(runner, tmp, "g", FLY, DATA_VOL, images["busybox-true"])
+        runner.ok("gc", "--mark-only")
+        pods["prepared"] = runner.prepare(FLY, DATA_VOL, "--set-env=PREP=1", images["busybox"])
+        for key, stage1, image, code in (
+            ("fly_exit0", FLY, "busybox-true", 0),
+            ("fly_exit3", FLY, "busybox-false", 3),
+            ("host_exit0", HOST, "busybox-true", 0),
+            ("host_exit3", HOST, "busybox-false", 3),
+        ):
+            extra = ["--net=host"] if stage1 == HOST else []
+            pods[key], exit_code = _run_for_uuid(
+                runner, tmp, key, stage1, DATA_VOL, *extra, images[image]
+            )
+            assert exit_code == code, key
+        pods["failed_run"], exit_code = _run_for_uuid(runner, tmp, "f", FLY, images["busybox-true"])
+        assert exit_code == 254
+        pods["two_apps"], exit_code = _run_for_uuid(
+            runner,
+            tmp,
+            "two",
+            HOST,
+            "--net=host",
+            DATA_VOL,
+            images["busybox-true"],
+            images["busybox-false"],
+        )
+        assert exit_code == 3
+        pods["fly_running"] = runner.prepare(FLY, DATA_VOL, images["busybox"])
+        runner.start(pods["fly_running"])
+        pods["host_net"] = runner.prepare(HOST, DATA_VOL, images["busybox-http"])
+        runner.start(pods["host_net"])
+        yield Zoo(runner, pods)
+    finally:
+        runner.cleanup()
+
+
+STATUS_TEXT = [
+    ("prepared", "55-status-prepared.txt"),
+    ("fly_running", "24-status-running.txt"),
+    ("fly_exit0", "42-status-exited0.txt"),
+    ("fly_exit3", "44-status-exited3.txt"),
+    ("host_exit0", "132-status-host-exit0.txt"),
+    ("host_exit3", "133-status-host-exit3.txt"),
+    ("failed_run", "33b-status-failed-run-pod.txt"),
+    ("garbage", "113-status-exited-garbage.txt"),
+    ("host_net", "183-status-host-default-net.txt"),
+    ("two_apps", "229-status-host-two-apps.txt"),
+]
+
+
+@pytest.mark.parametrize(("pod", "name"), STATUS_TEXT, ids=[p for p, _ in STATUS_TEXT])
+def test_status_text_lines_match_real_rkt(zoo: Zoo, pod: str, name: str) -> None:
+    assert_like(zoo.rkt("status", zoo.pods[pod]), name)
+
+
+STATUS_JSON = [
+    ("prepared", "55b-status-prepared-json.txt"),
+    ("fly_running", "25-status-running-json.txt"),
+    ("fly_running", "26-status-running-json-pretty.txt"),
+    ("fly_exit0", "43-status-exited0-json.txt"),
+    ("fly_exit3", "45-status-exited3-json.txt"),
+    ("host_exit3", "134-status-json-host-exit3.txt"),
+    ("failed_run", "33c-status-json-failed-run-pod.txt"),
+    ("garbage", "215-status-json-zoo-garbage.txt"),
+    ("host_net", "215-status-json-zoo-host-running-defaultnet.txt"),
+    ("two_apps", "229b-status-json-host-two-apps.txt"),
+]
+
+
+@pytest.mark.parametrize(
+    ("pod", "name"), STATUS_JSON, ids=[n.split("-", 1)[1][:-4] for _, n in STATUS_JSON]
+)
+def test_status_json_has_the_real_shape(zoo: Zoo, pod: str, name: str) -> None:
+    fmt = next(a for a in transcript(name).argv if a.startswith("--format="))
+    result = zoo.rkt("status", fmt, zoo.pods[pod])
+    assert_like(result, name, json_out=True)
+    if fmt.endswith("pretty"):  # tab indentation, Go's "key": value spacing
+        times = re.compile(r'("(?:created|started|finished)_at": )\d+')
+        assert times.sub(r"\1<int>", mask(result.stdout)) == times.sub(
+            r"\1<int>", mask(transcript(name).stdout)
+        )
+
+
+def test_cat_manifest_of_a_prepared_pod_is_rkts_manifest(zoo: Zoo) -> None:
+    assert_like(zoo.rkt("cat-manifest", zoo.pods["prepared"]), "55c-cat-manifest-prepared.txt")
+    compact = zoo.rkt.ok("cat-manifest", "--pretty-print=false", zoo.pods["prepared"])
+    assert json.loads(compact) == json.loads(transcript("55c-cat-manifest-prepared.txt").stdout) | {
+        "apps": json.loads(compact)["apps"]
+    }
+    assert "\n" not in compact.rstrip("\n")
+
+
+def test_list_json_holds_each_pods_status_object_in_uuid_order(zoo: Zoo) -> None:
+    pods = zoo.rkt.pods()
+    assert [p["name"] for p in pods] == sorted(zoo.pods.values())
+    for pod in pods:
+        assert pod == json.loads(zoo.rkt.ok("status", "--format=json", pod["name"]))
+    pretty = zoo.rkt.ok("list", "--format=json-pretty")
+    assert json.loads(pretty) == pods
+    assert pretty.startswith('[\n\t{\n\t\t"name": ')
+
+
+def _real_rows(*names: str) -> set[tuple[str, ...]]:
+    rows: set[tuple[str, ...]] = set()
+    for name in names:
+        for row in tokens(transcript(name).stdout):
+            rows.add(tuple(_short(row)))
+    return rows
+
+
+def _short(row: list[str]) -> list[str]:
+    return [
+        "<SHORT>" if i == 0 and re.fullmatch(r"[0-9a-f]{8}", c) else c for i, c in enumerate(row)
+    ]
+
+
+def test_list_table_rows_have_real_shapes(zoo: Zoo) -> None:
+    """Each row the fake prints (masked) is a row real rkt printed in some transcript."""
+    real = _real_rows(
+        "20-list-1running.txt",
+        "32-list-after-failed-runs.txt",
+        "51-list-mixed.txt",
+        "111-list-after-gc-mark-only.txt",
+        "210-list-zoo.txt",
+        "232-list-with-multi-app-pods.txt",
+    )
+    got = [tuple(_short(r)) for r in tokens(zoo.rkt.ok("list"))]
+    assert got[0] == ("UUID", "APP", "IMAGE NAME", "STATE", "CREATED", "STARTED", "NETWORKS")
+    assert set(got) <= real, sorted(set(got) - real)
+    assert len(got) == 1 + len(zoo.pods) + 1  # one continuation row for the two-app pod
+
+
+def test_list_full_rows_have_real_shapes(zoo: Zoo) -> None:
+    real = _real_rows(
+        "21-list-1running-full-nolegend.txt",
+        "52-list-mixed-full-nolegend.txt",
+        "211-list-zoo-full-nolegend.txt",
+        "233-list-full-with-multi-app-pods.txt",
+    )
+    got = {tuple(r) for r in tokens(zoo.rkt.ok("list", "--full", "--no-legend"))}
+    assert got <= real, sorted(got - real)
+
+
+def test_list_columns_are_aligned_like_tabwriter(zoo: Zoo) -> None:
+    table = zoo.rkt.ok("list")
+    starts = set(_starts(table.split("\n", 1)[0]))
+    for line in table.rstrip("\n").split("\n"):
+        assert {pos for pos, _ in _segments(line)} <= starts
+
+
+def test_run_prepared_on_a_running_pod_is_refused(zoo: Zoo) -> None:
+    result = zoo.rkt("run-prepared", zoo.pods["fly_running"])
+    want = transcript("57-run-prepared-on-running-pod.txt")
+    assert (result.returncode, mask(result.stderr)) == (want.exit, mask(want.stderr))
+
+
+def test_run_prepared_bad_uuid(zoo: Zoo) -> None:
+    assert_like(
+        zoo.rkt("run-prepared", "00000000-0000-0000-0000-000000000000"),
+        "58-run-prepared-bad-uuid.txt",
+        exact=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["status", "00000000-0000-0000-0000-000000000000"], "72-status-bad-uuid.txt"),
+        (["cat-manifest", "00000000-0000-0000-0000-000000000000"], "75-cat-manifest-bad-uuid.txt"),
+        (
+            ["enter", "00000000-0000-0000-0000-000000000000", "/bin/true"],
+            "193-enter-fly-bad-uuid.txt",
+        ),
+        (["stop", "not-a-uuid"], "66-stop-garbage-string.txt"),
+        (["stop", "00000000-0000-0000-0000-000000000000"], "65-stop-bad-uuid.txt"),
+        (["rm", "00000000-0000-0000-0000-000000000000"], "103-rm-bad-uuid.txt"),
+    ],
+    ids=["status", "cat-manifest", "enter", "stop-garbage", "stop", "rm"],
+)
+def test_unknown_uuids_read_like_rkt(zoo: Zoo, args: list[str], name: str) -> None:
+    assert_like(zoo.rkt(*args), name, exact=True)
+
+
+def test_status_accepts_uuid_prefixes_case_insensitively(zoo: Zoo) -> None:
+    uuid = zoo.pods["fly_exit0"]
+    full = zoo.rkt.ok("status", uuid)
+    assert zoo.rkt.ok("status", uuid[:8].upper()) == full
+    assert zoo.rkt.ok("status", uuid[:13]) == full
+
+
+def test_status_wait_ready_times_out_like_fly(zoo: Zoo) -> None:
+    assert_like(
+        zoo.rkt("status", "--wait-ready=1s", zoo.pods["fly_running"]),
+        "190-status-wait-ready-fly-timeout.txt",
+    )
+
+
+def test_status_wait_on_an_exited_pod_returns_at_once(zoo: Zoo) -> None:
+    assert_like(zoo.rkt("status", "--wait=2s", zoo.pods["fly_exit0"]), "76-status-wait-exited.txt")
+
+
+def test_enter_runs_a_command_with_the_apps_environment(zoo: Zoo) -> None:
+    result = zoo.rkt("enter", zoo.pods["fly_running"], "/bin/sh", "-c", "echo entered; exit 7")
+    assert (result.returncode, result.stdout) == (7, "entered\n")
+    env = zoo.rkt.ok("enter", zoo.pods["fly_running"], "/usr/bin/env")
+    assert "FROM_MANIFEST=yes\n" in env
+    assert "AC_APP_NAME=busybox\n" in env
+
+
+def test_enter_an_exited_pod_is_refused(zoo: Zoo) -> None:
+    result = zoo.rkt("enter", zoo.pods["fly_exit0"], "/bin/true")
+    want = transcript("195-enter-exited.txt")
+    assert (result.returncode, mask(result.stderr)) == (want.exit, mask(want.stderr))
+
+
+def test_supervisor_pid_is_the_run_prepared_process(zoo: Zoo) -> None:
+    uuid = zoo.pods["fly_running"]
+    text = zoo.rkt.ok("status", uuid)
+    pid = int(re.search(r"^pid=(\d+)$", text, re.M).group(1))  # type: ignore[union-attr]
+    assert pid in [p.pid for p in zoo.rkt.procs]
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"run-prepared" in cmdline
