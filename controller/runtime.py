@@ -303,12 +303,18 @@ class RktCli:
         """Start the prepared pod `uuid` through the launcher; return once it has run.
 
         Returns when rkt reports the pod in any state past `prepared` (running, or
-        already exited after starting). Raise LaunchError if rkt run-prepared dies
-        while the pod is still prepared, if the pod exits without ever starting, or
-        if it is still prepared after `command_timeout_s`.
+        already exited after starting). Raise LaunchError if the pod is not prepared,
+        if rkt run-prepared dies while the pod is still prepared, if the pod exits
+        without ever starting, or if it is still prepared after `command_timeout_s`.
         """
         argv = rktargs.run_prepared_argv(spec, uuid, self._opts)
         log_path = pod_log_path(self._cfg, spec.name, uuid)
+        before = self.status(uuid)
+        if before is None or before.state is not PodState.PREPARED:
+            # Checked first: a run-prepared refused by rkt (exit 254) could not be told
+            # apart from a pod that ran and exited by the time we look.
+            state = before.state if before else "gone"
+            raise LaunchError(f"pod {uuid} of task {spec.name} is {state}, not prepared")
         started = self._clock()
         self.launcher.launch(argv, uuid=uuid, task=spec.name, log_path=log_path)
         log.debug(
@@ -358,7 +364,7 @@ class RktCli:
             if self._wait_not_running(uuid, self._clock() + kill_timeout_s):
                 self._reap()
                 return
-            log.warning("pod_stop_forced", pod_uuid=uuid, retry_in_s=kill_timeout_s)
+            log.warning("pod_stop_forced", pod_uuid=uuid, duration_ms=kill_timeout_s * 1000)
             self._run(rktargs.stop_argv(uuid, self._opts, force=True), tolerate=_stopped_already)
             if not self._wait_not_running(uuid, self._clock() + self._cfg.command_timeout_s):
                 raise RktError(
