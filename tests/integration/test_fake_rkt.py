@@ -283,9 +283,17 @@ def assert_like(
     *,
     exact: bool = False,
     json_out: bool = False,
+    paths: dict[str, str] | None = None,
 ) -> None:
-    """Compare a result with a transcript: exit code, then stdout/stderr (masked or exact)."""
+    """Compare a result with a transcript: exit code, then stdout/stderr (masked or exact).
+
+    `paths` maps paths in the transcript to this run's paths (e.g. /srv/aci/x.aci).
+    """
     want = transcript(name)
+    for old, new in (paths or {}).items():
+        want = Transcript(
+            want.argv, want.exit, want.stdout.replace(old, new), want.stderr.replace(old, new)
+        )
     assert result.returncode == want.exit, (result.stdout, result.stderr)
     if exact:
         assert (result.stdout, result.stderr) == (want.stdout, want.stderr)
@@ -718,3 +726,739 @@ def test_supervisor_pid_is_the_run_prepared_process(zoo: Zoo) -> None:
     assert pid in [p.pid for p in zoo.rkt.procs]
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     assert b"run-prepared" in cmdline
+
+
+# --------------------------------------------------------------------------------------
+# Stopping, removing and collecting pods (each test has its own store)
+
+
+def _no_group_noise(text: str) -> str:
+    """Drop the `group "rkt" not found` notices: they depend on the host's groups."""
+    return "".join(line for line in text.splitlines(True) if 'group "rkt" not found' not in line)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _app_pids(rkt: Rkt, uuid: str) -> list[int]:
+    apps = json.loads((rkt.dir / "pods" / "run" / uuid / "fake-apps.json").read_text())
+    return apps["pgids"]
+
+
+def test_stop_sends_sigterm_and_the_fly_pod_exits(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(FLY, DATA_VOL, images["busybox"])
+    proc = rkt.start(uuid)
+    app = _app_pids(rkt, uuid)
+    assert_like(rkt("stop", uuid), "60-stop-running.txt")
+    assert proc.wait(timeout=10) == -signal.SIGTERM  # fly: the app is the rkt process
+    assert_like(rkt("status", uuid), "61-status-after-stop.txt")
+    assert_like(
+        rkt("status", "--format=json", uuid), "61b-status-json-after-stop.txt", json_out=True
+    )
+    assert_like(rkt("stop", uuid), "64-stop-already-exited.txt")
+    assert not any(_alive(p) for p in app)
+
+
+def test_stop_of_a_host_pod_records_a_clean_exit(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(HOST, DATA_VOL, images["busybox-http"])
+    proc = rkt.start(uuid)
+    rkt.ok("stop", uuid)
+    assert proc.wait(timeout=10) == 0
+    assert_like(rkt("status", uuid), "186-status-host-default-net-after-stop.txt")
+
+
+def test_stop_force_kills_the_pod(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(FLY, DATA_VOL, images["busybox"])
+    proc = rkt.start(uuid)
+    app = _app_pids(rkt, uuid)
+    assert_like(rkt("stop", "--force", uuid), "62-stop-force-running.txt")
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+    assert_like(rkt("status", uuid), "63-status-after-stop-force.txt")
+    wait_for(lambda: not any(_alive(p) for p in app), what="app processes gone")
+
+
+def test_stop_a_prepared_pod_fails(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(FLY, DATA_VOL, images["busybox"])
+    assert_like(rkt("stop", uuid), "67-stop-prepared.txt")
+
+
+def test_stop_two_one_bad_reports_one_failure(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    uuid, code = _run_for_uuid(rkt, tmp_path, "t", FLY, DATA_VOL, images["busybox-true"])
+    assert code == 0
+    result = rkt("stop", uuid, "00000000-0000-0000-0000-000000000000")
+    assert_like(result, "69-stop-two-uuids-one-bad.txt")
+
+
+def test_kill_9_of_the_fly_supervisor_leaves_an_exited_pod(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    uuid_file = tmp_path / "k.uuid"
+    proc = rkt.bg(
+        "--insecure-options=image",
+        "run",
+        FLY,
+        DATA_VOL,
+        f"--uuid-file-save={uuid_file}",
+        images["busybox"],
+    )
+    uuid = wait_for(lambda: uuid_file.exists() and uuid_file.read_text(), what="uuid file")
+    wait_for(lambda: rkt.state(uuid) == "running" and rkt.pid(uuid), what="running")
+    app = _app_pids(rkt, uuid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert rkt.state(uuid) == "exited"  # the kernel dropped the lock with the process
+    assert_like(rkt("status", uuid), "120-status-after-kill9-of-rkt-run-fly.txt")
+    assert_like(
+        rkt("status", "--format=json", uuid), "120b-status-json-after-kill9-fly.txt", json_out=True
+    )
+    assert_like(rkt("stop", uuid), "143-stop-host-orphaned-after-kill9.txt")
+    wait_for(lambda: not any(_alive(p) for p in app), what="apps die with their supervisor")
+
+
+def test_kill_9_of_a_host_supervisor_records_no_exit_code(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(HOST, DATA_VOL, images["busybox"])
+    proc = rkt.start(uuid, "--net=host")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert_like(rkt("status", uuid), "142-status-host-after-kill9-of-rkt-run.txt")
+
+
+def test_sigterm_to_a_host_run_is_graceful(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(HOST, DATA_VOL, images["busybox"])
+    proc = rkt.start(uuid, "--net=host")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    assert_like(rkt("status", uuid), "145-status-host-after-sigterm-of-rkt-run.txt")
+
+
+def test_rm_follows_the_pod_state(rkt: Rkt, tmp_path: Path, images: dict[str, str]) -> None:
+    running = rkt.prepare(FLY, DATA_VOL, images["busybox"])
+    rkt.start(running)
+    assert_like(rkt("rm", running), "100-rm-running.txt")
+    exited, _ = _run_for_uuid(rkt, tmp_path, "e", FLY, DATA_VOL, images["busybox-true"])
+    assert_like(rkt("rm", exited), "101-rm-exited.txt")
+    assert not any(exited in p.name for p in (rkt.dir / "pods").rglob("*"))
+    assert_like(rkt("rm", exited), "104-rm-already-removed.txt")
+    prepared = rkt.prepare(FLY, DATA_VOL, images["busybox-true"])
+    assert_like(rkt("rm", prepared), "102-rm-prepared.txt")
+    _run_for_uuid(rkt, tmp_path, "f", FLY, DATA_VOL, images["busybox-true"])
+    assert_like(rkt("rm", f"--uuid-file={tmp_path / 'f.uuid'}"), "105-rm-uuid-file.txt")
+    other, _ = _run_for_uuid(rkt, tmp_path, "o", FLY, DATA_VOL, images["busybox-true"])
+    assert_like(rkt("rm", other, "00000000-0000-0000-0000-000000000000"), "106-rm-two-one-bad.txt")
+    assert [p["name"] for p in rkt.pods()] == [running]
+
+
+def test_rm_with_an_unreadable_uuid_file_exits_254(rkt: Rkt, tmp_path: Path) -> None:
+    result = rkt("rm", f"--uuid-file={tmp_path / 'missing'}")
+    assert (result.returncode, result.stderr) == (
+        254,
+        f"rm: unable to resolve UUID from file: open {tmp_path / 'missing'}: no such file or "
+        "directory\nrm: failed to remove one or more pods\n",
+    )
+    assert rkt("status", f"--uuid-file={tmp_path / 'missing'}").returncode == 1
+
+
+def _masked_lines(text: str) -> list[str]:
+    return [mask(line) for line in text.splitlines()]
+
+
+def test_gc_marks_then_sweeps_after_the_grace_period(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    for key in ("a", "b"):
+        _run_for_uuid(rkt, tmp_path, key, FLY, DATA_VOL, images["busybox-true"])
+    running = rkt.prepare(FLY, DATA_VOL, images["busybox"])
+    rkt.start(running)
+    prepared = rkt.prepare(FLY, DATA_VOL, images["busybox"])
+    marked = rkt("gc", "--mark-only")
+    want = transcript("110-gc-mark-only.txt")
+    assert (marked.returncode, marked.stdout) == (0, "")
+    assert _masked_lines(marked.stderr) == _masked_lines(want.stderr)[:2]
+    pods = {p["name"]: p for p in rkt.pods()}
+    garbage = [p for p in pods.values() if p["state"] == "exited garbage"]
+    assert len(garbage) == 2
+    for pod in garbage:
+        app = pod["apps"][0]
+        assert app["started_at"] <= app["finished_at"]
+    assert {pods[running]["state"], pods[prepared]["state"]} == {"running", "prepared"}
+    kept = rkt("gc")
+    assert kept.stdout == ""
+    assert (
+        _masked_lines(kept.stderr)
+        == _masked_lines(transcript("114-gc-default-grace.txt").stderr)[:2]
+    )
+    swept = rkt("gc", "--grace-period=0s")
+    assert (
+        _masked_lines(swept.stdout) == _masked_lines(transcript("115-gc-grace-0s.txt").stdout)[:2]
+    )
+    assert sorted(p["name"] for p in rkt.pods()) == sorted([running, prepared])
+
+
+def test_gc_grace_0s_marks_and_sweeps_in_one_run(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    _run_for_uuid(rkt, tmp_path, "a", FLY, DATA_VOL, images["busybox-true"])
+    assert_like(rkt("gc", "--grace-period=0s"), "121-gc-grace0-on-unmarked-exited.txt")
+    assert rkt.pods() == []
+
+
+def test_gc_expires_prepared_pods(rkt: Rkt, images: dict[str, str]) -> None:
+    prepared = rkt.prepare(FLY, DATA_VOL, images["busybox"])
+    result = rkt("gc", "--expire-prepared=0s")
+    assert result.stderr == f'gc: moving expired prepared pod "{prepared}" to garbage\n'
+    assert result.stdout == f'Garbage collecting pod "{prepared}"\n'
+
+
+def test_gc_on_an_empty_store_prints_nothing(rkt: Rkt) -> None:
+    result = rkt("gc")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+# --------------------------------------------------------------------------------------
+# Runs: exit codes, failures that leave pods behind, what the app sees
+
+
+def test_run_exit_code_is_the_apps(rkt: Rkt, images: dict[str, str]) -> None:
+    ok = rkt("--insecure-options=image", "run", FLY, DATA_VOL, images["busybox-true"])
+    assert (ok.returncode, ok.stdout) == (0, "hello-from-true\n")
+    failed = rkt("--insecure-options=image", "run", FLY, DATA_VOL, images["busybox-false"])
+    assert (failed.returncode, failed.stdout, _no_group_noise(failed.stderr)) == (
+        3,
+        "",
+        "failing\n",
+    )
+
+
+def test_run_with_a_missing_volume_leaves_a_never_started_exited_pod(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    uuid, code = _run_for_uuid(rkt, tmp_path, "m", FLY, images["busybox-true"])
+    result_err = transcript("30-run-fly-missing-volume-error.txt")
+    assert code == result_err.exit
+    assert_like(rkt("status", uuid), "33b-status-failed-run-pod.txt")
+    pod = rkt.pods()[0]
+    assert "started_at" not in pod
+    assert "started_at" not in pod["apps"][0]
+    assert not (rkt.dir / "pods" / "run" / uuid / "pid").exists()
+
+
+def test_run_missing_volume_message(rkt: Rkt, images: dict[str, str]) -> None:
+    result = rkt("--insecure-options=image", "run", FLY, images["busybox-true"])
+    want = transcript("30-run-fly-missing-volume-error.txt")
+    assert result.returncode == want.exit
+    assert _no_group_noise(result.stderr) == _no_group_noise(want.stderr)
+
+
+def test_run_prepared_without_the_volume_fails_and_leaves_an_exited_pod(
+    rkt: Rkt, images: dict[str, str]
+) -> None:
+    uuid = rkt.prepare(FLY, images["busybox-true"])  # transcript 150: prepare does not check
+    result = rkt("run-prepared", uuid)
+    want = transcript("173-run-prepared-while-flock-held.txt")
+    assert result.returncode == want.exit
+    assert _no_group_noise(result.stderr) == _no_group_noise(want.stderr)
+    assert_like(rkt("status", uuid), "174-status-prepared-while-flock-held.txt")
+
+
+def test_a_mount_naming_an_undefined_volume_is_an_argument_error(
+    rkt: Rkt, images: dict[str, str]
+) -> None:
+    result = rkt(
+        "--insecure-options=image", "run", images["busybox"], "--mount=volume=nope,target=/x"
+    )
+    assert result.returncode == 254
+    assert result.stderr == (
+        "run: error parsing app image arguments: "
+        'dangling mount point "/x": volume "nope" not found\n'
+    )
+    assert rkt.pods() == []
+
+
+def test_fly_refuses_two_apps_after_moving_the_pod_to_run(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    uuid, code = _run_for_uuid(
+        rkt, tmp_path, "two", FLY, DATA_VOL, images["busybox-true"], images["busybox-false"]
+    )
+    want = transcript("226-run-fly-two-apps.txt")
+    assert code == want.exit
+    assert rkt.state(uuid) == "exited"
+
+
+def test_bad_dns_flag_fails_after_the_pod_moved_to_run(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    uuid, code = _run_for_uuid(
+        rkt, tmp_path, "d", FLY, DATA_VOL, "--dns=notanip", images["busybox-true"]
+    )
+    assert code == 254
+    assert rkt.state(uuid) == "exited"
+
+
+def test_run_writes_the_uuid_file_without_newline(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    uuid, _ = _run_for_uuid(rkt, tmp_path, "u", FLY, DATA_VOL, images["busybox-true"])
+    assert UUID_RE.fullmatch(uuid)
+    assert (tmp_path / "u.uuid").read_bytes() == uuid.encode()
+
+
+def test_fly_run_exec_override_mounts_dns_and_hostname(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    result = rkt(
+        "--insecure-options=image",
+        "run",
+        FLY,
+        f"--volume=vol,kind=host,source={tmp_path},readOnly=true",
+        DATA_VOL,
+        "--dns=9.9.9.9",
+        "--hostname=myhost",
+        "--port=http:18080",
+        f"--uuid-file-save={tmp_path / 'x.uuid'}",
+        images["busybox"],
+        "--mount=volume=vol,target=/mnt/vol",
+        "--exec=/bin/sh",
+        "--",
+        "-c",
+        'echo exec-override; echo args:"$0"',
+    )
+    assert result.returncode == 0
+    assert result.stdout == (
+        "Warning: -hostname not supported; ignoring\nexec-override\nargs:/bin/sh\n"
+    )
+    pod = rkt.pods()[0]
+    assert pod["apps"][0]["mounts"] == [
+        {"name": "vol", "container_path": "/mnt/vol", "host_path": str(tmp_path), "read_only": True}
+    ]
+    want = json.loads(transcript("184-list-json-host-default-net.txt").stdout)[1]["apps"][0]
+    assert list(pod["apps"][0]) == list(want)
+
+
+def test_app_environment_precedence(rkt: Rkt, tmp_path: Path, images: dict[str, str]) -> None:
+    env_file = tmp_path / "env"
+    env_file.write_text("# comment\nFROM_FILE=file\nSHARED=file\n\n")
+    result = rkt(
+        "--insecure-options=image",
+        "run",
+        FLY,
+        DATA_VOL,
+        f"--set-env-file={env_file}",
+        "--set-env=SHARED=set-env",
+        "--set-env=FROM_MANIFEST=set-env",
+        images["busybox"],
+        "--environment=FROM_MANIFEST=app",
+        "--exec=/bin/sh",
+        "--",
+        "-c",
+        'echo "$FROM_MANIFEST $SHARED $FROM_FILE $AC_APP_NAME $PATH"',
+    )
+    assert result.stdout == f"app set-env file busybox {fakerkt.DEFAULT_PATH}\n"
+
+
+def test_an_image_without_a_host_program_runs_a_placeholder(rkt: Rkt) -> None:
+    uuid = rkt.prepare("example.com/web:1.0")
+    rkt.start(uuid)
+    (app,) = _app_pids(rkt, uuid)
+    assert Path(f"/proc/{app}/cmdline").read_bytes().split(b"\0")[:2] == [b"sleep", b"2147483647"]
+    manifest = json.loads(rkt.ok("cat-manifest", uuid))
+    assert manifest["apps"][0]["app"]["exec"] == ["/fake-rkt/bin/web"]
+    assert manifest["apps"][0]["image"]["labels"][0] == {"name": "version", "value": "1.0"}
+
+
+def test_docker_images_need_insecure_image(rkt: Rkt) -> None:
+    result = rkt("prepare", "--quiet", "docker://redis:3.2")
+    assert (result.returncode, result.stderr) == (
+        254,
+        "prepare: signature verification for docker images is not supported "
+        "(try --insecure-options=image)\n",
+    )
+    uuid = rkt.prepare("docker://redis:3.2", "--name=cache")
+    pod = rkt.pods()[0]
+    assert (pod["name"], pod["app_names"]) == (uuid, ["cache"])
+    table = rkt.ok("list")
+    assert "registry-1.docker.io/library/redis:3.2" in table
+    uuid2 = rkt.prepare("docker://redis:3.2")
+    assert json.loads(rkt.ok("status", "--format=json", uuid2))["app_names"] == ["redis"]
+
+
+# --------------------------------------------------------------------------------------
+# What the controller reads: stamps, exit codes, transient states
+
+
+def test_user_annotations_and_labels_land_under_apps(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(
+        DATA_VOL,
+        images["busybox"],
+        "--name=web",
+        "--user-annotation=rktctl.io/task=web",
+        "--user-annotation=rktctl.io/spec-hash=sha256-aaa",
+        "--user-label=rktctl.io/managed-by=rktctl",
+        "--annotation=note=x",
+    )
+    rkt.start(uuid, "--net=host")
+    (pod,) = rkt.pods()
+    golden = json.loads((GOLDEN.parent / "rkt-list" / "owned-stamps.json").read_text())[0]
+    assert json.dumps(shape(pod)) == json.dumps(shape(golden) | {"name": "<UUID>"})
+    assert pod["apps"][0]["user_annotations"] == {
+        "rktctl.io/spec-hash": "sha256-aaa",
+        "rktctl.io/task": "web",
+    }
+    assert pod["apps"][0]["user_labels"] == {"rktctl.io/managed-by": "rktctl"}
+    manifest = json.loads(rkt.ok("cat-manifest", uuid))
+    assert manifest["apps"][0]["annotations"] == [{"name": "note", "value": "x"}]
+
+
+def test_crash_app_exit_code_shows_in_list_and_status(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(DATA_VOL, images["busybox"])
+    proc = rkt.start(uuid, "--net=host")
+    fakerkt.crash_app(rkt.dir, uuid, exit_code=3)
+    assert proc.wait(timeout=10) == 3
+    (pod,) = rkt.pods()
+    assert (pod["state"], pod["apps"][0]["state"], pod["apps"][0]["exit_code"]) == (
+        "exited",
+        "exited",
+        3,
+    )
+    assert rkt.ok("status", uuid).endswith("exited=true\napp-busybox=3\n")
+
+
+def test_status_wait_returns_when_the_pod_ends(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(FLY, DATA_VOL, images["busybox"])
+    rkt.start(uuid)
+    rkt.ok("stop", uuid)
+    assert_like(rkt("status", "--wait", uuid), "191-status-wait-fly.txt")
+
+
+def test_status_wait_times_out_on_a_running_pod(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(FLY, DATA_VOL, images["busybox"])
+    rkt.start(uuid)
+    result = rkt("status", "--wait=300ms", uuid)
+    assert (result.returncode, result.stderr) == (
+        254,
+        "status: error waiting for pod to finish: context deadline exceeded\n",
+    )
+
+
+def _fabricate(rkt: Rkt, images: dict[str, str], state: str) -> str:
+    """A pod dir as a killed `prepare` leaves it: in prepare/, no pod-created."""
+    uuid = rkt.prepare(FLY, DATA_VOL, images["busybox-true"])
+    src = rkt.dir / "pods" / "prepared" / uuid
+    (src / "pod-created").unlink()
+    src.rename(rkt.dir / "pods" / "prepare" / uuid)
+    assert state == "aborted prepare"
+    return uuid
+
+
+def test_an_aborted_prepare_is_listed_but_left_out_of_json(
+    rkt: Rkt, images: dict[str, str]
+) -> None:
+    aborted = _fabricate(rkt, images, "aborted prepare")
+    other = rkt.prepare(FLY, DATA_VOL, images["busybox"])
+    assert [r[:4] for r in tokens(rkt.ok("list"))[1:]] == sorted(
+        [
+            [aborted[:8], "-", "-", "aborted prepare"],
+            [other[:8], "busybox", "example.com/busybox:1.0.0", "prepared"],
+        ]
+    )
+    listed = rkt("list", "--format=json")
+    assert [p["name"] for p in json.loads(listed.stdout)] == [other]
+    assert listed.returncode == 0
+    assert listed.stderr == (GOLDEN.parent / "rkt-list" / "while-preparing.stderr").read_text()
+    assert_like(rkt("status", aborted), "152b-status-aborted-prepare.txt")
+    assert_like(rkt("status", "--format=json", aborted), "152c-status-json-aborted-prepare.txt")
+    gc = rkt("gc", "--mark-only")
+    assert gc.stderr == f'gc: moving failed prepare "{aborted}" to garbage\n'
+    assert_like(rkt("status", aborted), "154-status-garbage.txt")
+    assert rkt("gc").stdout == f'Garbage collecting pod "{aborted}"\n'
+
+
+def test_a_locked_pod_in_prepare_reads_preparing(rkt: Rkt, images: dict[str, str]) -> None:
+    import fcntl
+
+    uuid = _fabricate(rkt, images, "aborted prepare")
+    fd = os.open(rkt.dir / "pods" / "prepare" / uuid, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert_like(rkt("status", uuid), "151c-status-while-preparing.txt")
+        assert "\tpreparing\ta long while ago\t" in rkt.ok("list")
+        removed = rkt("rm", uuid)
+        assert removed.stderr.startswith(f'rm: pod "{uuid}" is currently being prepared\n')
+    finally:
+        os.close(fd)
+
+
+def test_an_external_lock_makes_an_exited_pod_read_running(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    import fcntl
+
+    uuid, _ = _run_for_uuid(rkt, tmp_path, "x", FLY, DATA_VOL, images["busybox-true"])
+    fd = os.open(rkt.dir / "pods" / "run" / uuid, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert rkt.ok("status", uuid).startswith("state=running\n")
+        assert_like(rkt("rm", uuid), "171-rm-exited-pod-while-external-flock-held.txt")
+    finally:
+        os.close(fd)
+    assert rkt.state(uuid) == "exited"
+
+
+def test_status_ambiguous_and_empty_prefixes(rkt: Rkt, images: dict[str, str]) -> None:
+    import shutil
+
+    uuid = rkt.prepare(FLY, DATA_VOL, images["busybox"])
+    twin = uuid[:9] + "0000-4000-8000-000000000000"
+    shutil.copytree(rkt.dir / "pods" / "prepared" / uuid, rkt.dir / "pods" / "prepared" / twin)
+    result = rkt("status", uuid[:4])
+    assert (result.returncode, result.stderr) == (
+        254,
+        "status: problem retrieving pod: ambiguous uuid, 2 matches\n",
+    )
+    assert rkt("status", "").stderr == "status: problem retrieving pod: UUID cannot be empty\n"
+    debug = rkt("--debug", "status", "deadbeef")
+    assert debug.stderr == (
+        "status: problem retrieving pod\n  └─unable to resolve UUID\n"
+        '    └─no matches found for "deadbeef"\n'
+    )
+
+
+def test_status_uuid_file(rkt: Rkt, tmp_path: Path, images: dict[str, str]) -> None:
+    uuid, _ = _run_for_uuid(rkt, tmp_path, "s", FLY, DATA_VOL, images["busybox-true"])
+    assert rkt.ok("status", f"--uuid-file={tmp_path / 's.uuid'}") == rkt.ok("status", uuid)
+    assert rkt("status", f"--uuid-file={tmp_path / 's.uuid'}", uuid).returncode == 254
+
+
+# --------------------------------------------------------------------------------------
+# Images and keys
+
+
+def test_fetch_and_image_list(rkt: Rkt, images: dict[str, str]) -> None:
+    assert_like(
+        rkt("fetch", images["busybox"]),
+        "11-fetch-local-aci-no-insecure.txt",
+        paths={"/srv/aci/busybox-sleep.aci": images["busybox"]},
+    )
+    short = rkt.ok("--insecure-options=image", "fetch", images["busybox"])
+    assert re.fullmatch(r"sha512-[0-9a-f]{32}\n", short)
+    assert rkt.ok("--insecure-options=image", "fetch", images["busybox"]) == short
+    full = rkt.ok("--insecure-options=image", "fetch", "--full", images["busybox-true"])
+    assert re.fullmatch(r"sha512-[0-9a-f]{64}\n", full)
+    by_name = rkt.ok("fetch", "--pull-policy=never", "example.com/busybox-true:1.0.0")
+    assert by_name == full[:39] + "\n"
+    listed = rkt.ok("image", "list", "--format=json")
+    real = json.loads(transcript("14-image-list-json.txt").stdout)
+    same_json_shape(json.dumps(json.loads(listed)[:1]), json.dumps(real[:1]))
+    entries = json.loads(listed)
+    assert [e["name"] for e in entries] == [
+        "example.com/busybox:1.0.0",
+        "example.com/busybox-true:1.0.0",
+    ]
+    assert list(entries[0]) == ["id", "name", "import_time", "last_used_time", "size"]
+    table = rkt.ok("image", "list")
+    assert tokens(table)[0] == ["ID", "NAME", "SIZE", "IMPORT TIME", "LAST USED"]
+    assert tokens(table)[1][1:3] == ["example.com/busybox:1.0.0", "10KiB"]
+    manifest = json.loads(rkt.ok("image", "cat-manifest", "example.com/busybox:1.0.0"))
+    assert manifest["name"] == "example.com/busybox"
+    removed = rkt("image", "rm", entries[0]["id"])
+    assert removed.stdout == f'successfully removed aci for image: "{entries[0]["id"]}"\n'
+    assert removed.stderr == "rm: 1 image(s) successfully removed\n"
+
+
+def test_trust_with_prefix_stores_a_key(rkt: Rkt, tmp_path: Path) -> None:
+    config = tmp_path / "etc-rkt"
+    result = rkt(
+        f"--local-config={config}", "trust", "--prefix=example.com/web", "--skip-fingerprint-review"
+    )
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(
+        r"gpg key fingerprint is: ([0-9A-F]{4} ){4}[0-9A-F]{4}  ([0-9A-F]{4} ){4}[0-9A-F]{4}",
+        lines[0],
+    )
+    assert lines[2] == (
+        'Trusting "https://example.com/pubkeys.gpg" for prefix "example.com/web" without '
+        "fingerprint review."
+    )
+    fingerprint = lines[0].split(": ")[1].replace(" ", "").lower()
+    key = config / "trustedkeys" / "prefix.d" / "example.com" / "web" / fingerprint
+    assert lines[3] == f'Added key for prefix "example.com/web" at "{key}"'
+    assert key.is_file()
+    assert (
+        result.stderr
+        == 'pubkey: prefix: "example.com/web"\nkey: "https://example.com/pubkeys.gpg"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stderr_end"),
+    [
+        (
+            ["--prefix=example.com/web"],
+            254,
+            "trust: error adding keys: error reviewing key: unable to ask user to review "
+            "fingerprint due to lack of tty\n",
+        ),
+        (
+            ["--prefix=example.com", "--root"],
+            254,
+            "trust: --root and --prefix usage mutually exclusive\n",
+        ),
+        (
+            ["--prefix=https://example.com"],
+            254,
+            "trust: --prefix must not contain a URL scheme, omit https://\n",
+        ),
+    ],
+    ids=["no-tty", "root-and-prefix", "scheme"],
+)
+def test_trust_refusals(
+    rkt: Rkt, tmp_path: Path, args: list[str], code: int, stderr_end: str
+) -> None:
+    result = rkt(f"--local-config={tmp_path}", "trust", *args)
+    assert result.returncode == code
+    assert result.stderr.endswith(stderr_end)
+    assert not (tmp_path / "trustedkeys").exists()
+
+
+def test_trust_with_insecure_image_has_no_keystore(rkt: Rkt, tmp_path: Path) -> None:
+    result = rkt(
+        f"--local-config={tmp_path}",
+        "--insecure-options=image",
+        "trust",
+        "--prefix=example.com",
+        "--skip-fingerprint-review",
+    )
+    assert (result.returncode, result.stderr) == (254, "trust: could not get the keystore\n")
+
+
+def test_trust_into_an_unwritable_config_fails(rkt: Rkt, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = rkt(
+        f"--local-config={blocker}", "trust", "--prefix=example.com", "--skip-fingerprint-review"
+    )
+    assert result.returncode == 254
+    assert result.stderr.splitlines()[-1] == (
+        f"trust: error adding keys: mkdir {blocker}/trustedkeys: not a directory"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Faults and the call log
+
+
+def test_fault_replaces_a_command_then_counts_down(rkt: Rkt, images: dict[str, str]) -> None:
+    fakerkt.add_fault(
+        rkt.dir, cmd="prepare", match="busybox", exit=254, stderr="prepare: boom", times=1
+    )
+    failed = rkt("--insecure-options=image", "prepare", "--quiet", DATA_VOL, images["busybox"])
+    assert (failed.returncode, failed.stdout, failed.stderr) == (254, "", "prepare: boom\n")
+    assert fakerkt.faults(rkt.dir)[0]["times"] == 0
+    assert rkt.prepare(DATA_VOL, images["busybox"])
+    assert len(rkt.pods()) == 1
+
+
+def test_fault_skip_lets_the_first_calls_through(rkt: Rkt) -> None:
+    fakerkt.add_fault(rkt.dir, cmd="list", skip=2, stdout="not json", times=1)
+    assert [rkt("list", "--format=json").stdout for _ in range(4)] == [
+        "null\n",
+        "null\n",
+        "not json\n",
+        "null\n",
+    ]
+
+
+def test_fault_delay_makes_a_call_hang(rkt: Rkt) -> None:
+    fakerkt.add_fault(rkt.dir, cmd="list", delay_s=30)
+    with pytest.raises(subprocess.TimeoutExpired):
+        rkt("list", "--format=json", timeout=1)  # subprocess.run kills the child on timeout
+    fakerkt.clear_faults(rkt.dir)
+    assert rkt.ok("list", "--format=json") == "null\n"
+
+
+def test_fault_app_exit_crashes_the_app_after_a_delay(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(DATA_VOL, images["busybox"])
+    fakerkt.add_fault(rkt.dir, cmd="run-prepared", match=uuid, app_exit=3, after_s=0.2)
+    proc = rkt.bg("run-prepared", "--net=host", uuid)
+    assert proc.wait(timeout=10) == 3
+    assert rkt.ok("status", uuid).endswith("app-busybox=3\n")
+
+
+def test_bad_faults_file_fails_loudly(rkt: Rkt) -> None:
+    (rkt.dir / "fake").mkdir()
+    (rkt.dir / "fake" / "faults.json").write_text("{")
+    result = rkt("list")
+    assert result.returncode == 254
+    assert result.stderr.startswith(f"rkt: fake: bad {rkt.dir}/fake/faults.json: ")
+
+
+def test_every_call_is_logged_with_argv_and_exit(rkt: Rkt, images: dict[str, str]) -> None:
+    before = time.time()
+    rkt("list", "--format=json")
+    rkt("status", "nope")
+    uuid = rkt.prepare(DATA_VOL, images["busybox-true"])
+    rkt("bogus")
+    calls = fakerkt.calls(rkt.dir)
+    assert [(c["argv"], c["cmd"], c["exit"]) for c in calls] == [
+        ([f"--dir={rkt.dir}", "list", "--format=json"], "list", 0),
+        ([f"--dir={rkt.dir}", "status", "nope"], "status", 254),
+        (
+            [
+                f"--dir={rkt.dir}",
+                "--insecure-options=image",
+                "prepare",
+                "--quiet",
+                DATA_VOL,
+                images["busybox-true"],
+            ],
+            "prepare",
+            0,
+        ),
+        ([f"--dir={rkt.dir}", "bogus"], None, 254),
+    ]
+    assert calls[2]["uuid"] == uuid
+    assert all(before <= c["t"] <= time.time() and c["dur"] >= 0 for c in calls)
+    assert fakerkt.calls(rkt.dir, "status")[0]["argv"][-1] == "nope"
+
+
+def test_concurrent_calls_are_safe(rkt: Rkt, images: dict[str, str]) -> None:
+    procs = [
+        subprocess.Popen(
+            [
+                str(FAKE),
+                f"--dir={rkt.dir}",
+                "--insecure-options=image",
+                "prepare",
+                "--quiet",
+                DATA_VOL,
+                images["busybox"],
+            ]
+            if i % 2 == 0
+            else [str(FAKE), f"--dir={rkt.dir}", "list", "--format=json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+            text=True,
+        )
+        for i in range(12)
+    ]
+    results = [(p.wait(timeout=30), *p.communicate()) for p in procs]
+    assert all(code == 0 for code, _, _ in results), results
+    block = (GOLDEN.parent / "rkt-list" / "while-preparing.stderr").read_text()
+    for i, (_, out, err) in enumerate(results):
+        if i % 2:  # a list may catch pods mid-prepare: left out, with rkt's error block
+            assert isinstance(json.loads(out), list | None)
+            assert err in ("", block) or err.startswith("list: 2 error(s)"), err
+        else:
+            assert err == ""
+    prepared = sorted(out.strip() for i, (_, out, _) in enumerate(results) if i % 2 == 0)
+    assert sorted(p["name"] for p in rkt.pods()) == prepared
+    assert len(fakerkt.calls(rkt.dir)) == 12 + 1
