@@ -1462,3 +1462,133 @@ def test_concurrent_calls_are_safe(rkt: Rkt, images: dict[str, str]) -> None:
     prepared = sorted(out.strip() for i, (_, out, _) in enumerate(results) if i % 2 == 0)
     assert sorted(p["name"] for p in rkt.pods()) == prepared
     assert len(fakerkt.calls(rkt.dir)) == 12 + 1
+
+
+# --------------------------------------------------------------------------------------
+# Flags: per-app recording, placement and exclusivity
+
+
+def test_app_and_pod_flags_are_recorded_in_the_manifest(rkt: Rkt, images: dict[str, str]) -> None:
+    uuid = rkt.prepare(
+        "--volume=data,kind=host,source=/srv/data,readOnly=true",
+        "--volume=scratch,kind=empty",
+        "--mount=volume=scratch,target=/scratch",
+        "--port=http:8080",
+        images["busybox"],
+        "--name=web",
+        "--exec=/bin/echo",
+        "--user=nobody",
+        "--group=nogroup",
+        "--memory=128M",
+        "--cpu=500m",
+        "--cpu-shares=2048",
+        "--environment=G=h",
+        "--working-dir=/srv",
+        "--readonly-rootfs=true",
+        "--supplementary-gids=1,2",
+        "--caps-retain=CAP_NET_BIND_SERVICE",
+        "--oom-score-adj=100",
+        "--",
+        "hello",
+        "world",
+    )
+    manifest = json.loads(rkt.ok("cat-manifest", uuid))
+    assert list(manifest) == [
+        "acVersion",
+        "acKind",
+        "apps",
+        "volumes",
+        "isolators",
+        "annotations",
+        "ports",
+    ]
+    assert manifest["volumes"] == [
+        {"name": "data", "kind": "host", "source": "/srv/data", "readOnly": True},
+        {"name": "scratch", "kind": "empty", "mode": "0755", "uid": 0, "gid": 0},
+    ]
+    assert manifest["ports"] == [{"name": "http", "hostPort": 8080}]
+    (runtime,) = manifest["apps"]
+    assert list(runtime) == ["name", "image", "app", "readOnlyRootFS", "mounts"]
+    app = runtime["app"]
+    assert (runtime["name"], app["exec"], app["user"], app["group"]) == (
+        "web",
+        ["/bin/echo", "hello", "world"],
+        "nobody",
+        "nogroup",
+    )
+    assert (app["supplementaryGIDs"], app["workingDirectory"]) == ([1, 2], "/srv")
+    assert app["environment"] == [
+        {"name": "FROM_MANIFEST", "value": "yes"},
+        {"name": "G", "value": "h"},
+    ]
+    assert [i["name"] for i in app["isolators"]] == [
+        "resource/memory",
+        "resource/cpu",
+        "os/linux/cpu-shares",
+        "os/linux/capabilities-retain-set",
+        "os/linux/oom-score-adj",
+    ]
+    assert runtime["mounts"] == [{"volume": "scratch", "path": "/scratch"}]
+
+
+@pytest.mark.parametrize(
+    ("args", "stderr"),
+    [
+        (
+            ["--exec=/bin/x", "IMG"],
+            'Error: invalid argument "/bin/x" for --exec=/bin/x: --exec must follow an image\n\n',
+        ),
+        (
+            ["--stage1-name=a", "--stage1-path=b", "IMG"],
+            'Error: invalid argument "b" for --stage1-path=b: flags --stage1-path and '
+            "--stage1-name are mutually exclusive\n\n",
+        ),
+        (
+            ["--stage1-name=a", "--stage1-name=b", "IMG"],
+            'Error: invalid argument "b" for --stage1-name=b: --stage1-name already used\n\n',
+        ),
+        (
+            ["IMG", "--label=x"],
+            "prepare: error parsing app image arguments: unknown flag: --label\n",
+        ),
+        (
+            ["IMG", "--memory=16m"],
+            'prepare: error parsing app image arguments: invalid argument "16m" for --memory=16m: '
+            "memory limit of 1 bytes too low. Try a reasonable value, such as --memory=16M\n",
+        ),
+        (
+            ["IMG", "--exec=/a", "--exec=/b"],
+            'prepare: error parsing app image arguments: invalid argument "/b" for --exec=/b: '
+            "--exec specified multiple times for the same image\n",
+        ),
+        (["IMG", "--", "a", "--", "b"], ""),  # a second `--` is just an argument
+    ],
+    ids=[
+        "exec-before-image",
+        "stage1-exclusive",
+        "stage1-twice",
+        "no-label-flag",
+        "memory-too-low",
+        "exec-twice",
+        "dashes-in-args",
+    ],
+)
+def test_prepare_argument_errors(
+    rkt: Rkt, images: dict[str, str], args: list[str], stderr: str
+) -> None:
+    argv = [images["busybox"] if a == "IMG" else a for a in args]
+    result = rkt("--insecure-options=image", "prepare", "--quiet", *argv)
+    assert result.stderr == stderr
+    assert (result.returncode == 0) == (stderr == "")
+
+
+def test_image_gc_removes_unused_images(rkt: Rkt, images: dict[str, str]) -> None:
+    used = rkt.prepare(DATA_VOL, images["busybox"])
+    unused = rkt.ok("--insecure-options=image", "fetch", "--full", images["busybox-true"]).strip()
+    assert rkt("image", "gc").stdout == ""  # both were used within the 24h grace period
+    result = rkt("image", "gc", "--grace-period=0s")
+    assert result.stdout == f'successfully removed aci for image: "{unused}"\n'
+    assert result.stderr == "gc: 1 image(s) successfully removed\n"
+    remaining = json.loads(rkt.ok("image", "list", "--format=json"))
+    assert [i["name"] for i in remaining] == ["example.com/busybox:1.0.0"]
+    assert rkt.state(used) == "prepared"
