@@ -1,7 +1,7 @@
 """A high-fidelity fake of rkt 1.30.0 (CLI, on-disk pod store, real processes) + test helpers.
 
 TEST DOUBLE, stdlib only. `tests/fakes/rkt` is the executable (it only calls `main()`
-here, so Python can cache this module's bytecode instead of compiling ~3000 lines on
+here, so Python can cache this module's bytecode instead of compiling ~4000 lines on
 every call). Tests import this module for the helper API at the bottom (`add_fault`,
 `calls`, `crash_app`, ...). It must never import rktctl's `controller` package: it
 mirrors real rkt (../shared/rkt/CONTRACT.md, FINDINGS.md, transcripts/; transcripts
@@ -24,6 +24,7 @@ State layout (real rkt's, so pod state is exactly "which dir + is it flock'ed"):
         stage1/rootfs/rkt/status/<app>   the app's exit code (not with the fly flavor)
         net-info.json               fake CNI result (contained networks, non-fly only)
         fake.json                   fake-only: {"stage1", "flavor", "inherit_env"}
+        fake-apps.json              fake-only: {"pgids": [...]} of the running apps
     <dir>/cas/fake-images/<id>.json image store (manifest, name, times, size, origin)
     <dir>/fake/calls.jsonl          call log (below)
     <dir>/fake/faults.json          fault rules (below); <dir>/fake/lock guards them
@@ -45,11 +46,15 @@ host env with `--inherit-env`, then image env, `--set-env-file`, `--set-env`,
 `--environment`. `--user/--group/--working-dir`, isolators, volumes and mounts are
 recorded in the manifest but not applied (no namespaces, chroot or cgroups). The `pid`
 file holds the supervisor's pid, as with fly (where it is the `rkt run` process itself).
-Each app gets PR_SET_PDEATHSIG=SIGKILL, so it dies with its supervisor and tests never
-leak processes (a real host-flavor pod is orphaned instead: FINDINGS 4). SIGTERM,
-SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to the apps; `rkt stop`
-sends SIGTERM (SIGKILL with --force) to the pid in `pid`. Flavor, chosen by the stage1
-image name from --stage1-{name,path,url,from-dir} (default stage1-coreos):
+Each app is the leader of its own process group (standing in for the container) with
+PR_SET_PDEATHSIG=SIGKILL; the supervisor is a child subreaper and forks a small
+watchdog that SIGKILLs the app groups if the supervisor itself is killed, so an app and
+its children die with their pod and tests never leak processes (a real host-flavor pod
+is orphaned instead: FINDINGS 4). SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2
+are forwarded to the app groups; when the last app ends, whatever is left in the groups
+is killed. `rkt stop` sends SIGTERM (SIGKILL with --force, which also hits the app
+groups) to the pid in `pid`. Flavor, chosen by the stage1 image name from
+--stage1-{name,path,url,from-dir} (default stage1-coreos):
   * fly: no exit codes recorded; one app per pod; `kind=empty` volumes and image mount
     points without a volume fail after the move to run/ (pod left `exited`, never
     started); `--hostname` prints fly's warning on stdout; a stopped pod's `rkt run`
@@ -108,8 +113,15 @@ Known differences from real rkt 1.30 (honest list):
     export/extract/render/verify exist for prefix matching only: `<cmd>: not
     implemented by the fake rkt`, 254.
   * `trust` does no discovery: the key location is https://<prefix host>/pubkeys.gpg,
-    the fingerprint is sha1 of the prefix (or of the key file's bytes); the stored key
-    file holds a placeholder text. Errors and messages follow pubkey.go.
+    the fingerprint is sha1 of that location (or of the key file's bytes); the stored
+    key file holds a placeholder text. Errors and messages follow pubkey.go.
+  * The default stage1 is stage1-coreos (distro builds differ: the transcripts' host
+    defaulted to fly). `--no-overlay`, `--private-users`, `--mds-register`, `--ipc` and
+    the DNS/hosts flags are validated where rkt validates them, then ignored.
+    `--pod-manifest` is stored as given; its apps' images are looked up by id.
+  * A few rarely hit messages were not seen in a transcript or in rkt's source and are
+    best guesses: bad `--pull-policy`/`--ipc` values, unknown capabilities or seccomp
+    modes, `image rm/gc/cat-manifest` lookups, `enter` of a missing command.
   * After every rename into exited-garbage/garbage the fake also chmods the pod dir,
     so its ctime (gc's mark time) is right on filesystems whose rename keeps ctime.
 """
