@@ -2738,14 +2738,14 @@ def supervise(ctx: Ctx, pod: Pod, manifest: dict, flavor: str) -> int:
                 code = 0 if sig in CLEAN_SIGNALS else 128 + sig
             codes[name] = code
             order.append(name)
+            if flavor != "fly":  # stage1 records each app's status as it stops
+                status_file = pod.file("stage1", "rootfs", "rkt", "status", name)
+                atomic_write(status_file, str(code))
     # The pod is over: like a container teardown, nothing of it may outlive it.
     kill_groups(signal.SIGKILL)
     _kill(watchdog, signal.SIGKILL)
     _reap_all()
-    if flavor != "fly":
-        for name in order:
-            atomic_write(pod.file("stage1", "rootfs", "rkt", "status", name), str(codes[name]))
-    elif forced is None and signalled:
+    if flavor == "fly" and forced is None and signalled:
         return -next(iter(signalled.values()))
     return next((codes[n] for n in order if codes[n] != 0), 0)
 

@@ -1592,3 +1592,40 @@ def test_image_gc_removes_unused_images(rkt: Rkt, images: dict[str, str]) -> Non
     remaining = json.loads(rkt.ok("image", "list", "--format=json"))
     assert [i["name"] for i in remaining] == ["example.com/busybox:1.0.0"]
     assert rkt.state(used) == "prepared"
+
+
+def test_an_app_that_ended_in_a_running_host_pod_reads_exited(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    uuid = rkt.prepare(HOST, DATA_VOL, images["busybox-true"], images["busybox"])
+    proc = rkt.start(uuid, "--net=host")
+    pod = wait_for(
+        lambda: (p := rkt.pods()[0])["apps"][0]["state"] == "exited" and p, what="first app ends"
+    )
+    assert pod["state"] == "running"
+    assert [(a["name"], a["state"], a.get("exit_code")) for a in pod["apps"]] == [
+        ("busybox-true", "exited", 0),
+        ("busybox", "running", None),
+    ]
+    rkt.ok("stop", uuid)
+    assert proc.wait(timeout=10) == 0
+    assert rkt.ok("status", uuid).endswith("app-busybox-true=0\napp-busybox=0\n")
+
+
+def test_a_garbage_pod_being_deleted_reads_exited_deleting(
+    rkt: Rkt, tmp_path: Path, images: dict[str, str]
+) -> None:
+    import fcntl
+
+    uuid, _ = _run_for_uuid(rkt, tmp_path, "g", FLY, DATA_VOL, images["busybox-true"])
+    rkt.ok("gc", "--mark-only")
+    fd = os.open(rkt.dir / "pods" / "exited-garbage" / uuid, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # what a deleting gc holds
+        (pod,) = rkt.pods()
+        want = json.loads(transcript("196b-list-json-during-gc.txt").stdout)[0]
+        assert json.dumps(shape(pod)) == json.dumps(shape(want))
+        assert "\texited deleting\t" in rkt.ok("list")
+        assert rkt.ok("status", uuid).endswith("exited=false\n")
+    finally:
+        os.close(fd)
