@@ -256,6 +256,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             print(f"{step['task']}: {step['action']}{uuid} ({step['reason']})")
             for argv in step["argv"]:
                 print("    " + " ".join(argv))
+            if step["error"]:
+                print(f"    ! rkt cannot run this: {step['error']}")
         for hold in report.plan.holds:
             print(f"{hold.task or '*'}: held ({hold.reason}) {hold.message}".rstrip())
     return EXIT_PENDING if steps else EXIT_OK

@@ -36,6 +36,8 @@ from controller.watch import DesiredWatcher
 
 log = structlog.get_logger()
 
+VERIFY_AFTER_ACTIONS_S = 0.5
+
 
 class Daemon:
     """Runs reconcile passes until SIGTERM/SIGINT. Build it, then call `run()`."""
@@ -156,6 +158,9 @@ class Daemon:
         if report is None:
             return None
         delays = [report.plan.requeue_after] if report.plan.requeue_after is not None else []
+        if report.outcomes:
+            # Level-triggered verification: observe what the actions did, and publish it.
+            delays.append(VERIFY_AFTER_ACTIONS_S)
         now = self._clock()
         delays += [
             state.not_before - now

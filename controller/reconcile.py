@@ -54,7 +54,7 @@ from controller.model import (
     TaskSpec,
 )
 from controller.plan import PlanPolicy, plan
-from controller.runtime import Runtime
+from controller.runtime import Runtime, argv_options
 
 log = structlog.get_logger()
 
@@ -477,24 +477,6 @@ def _load_restarts(state_dir: str) -> dict[TaskName, RestartState]:
     return states
 
 
-def argv_options(
-    cfg: Config,
-    *,
-    env: Mapping[str, str] | None = None,
-    host_ports: Mapping[str, int] | None = None,
-) -> rktargs.ArgvOptions:
-    """The rkt argv options for `cfg` plus one task's placement extras."""
-    return rktargs.ArgvOptions(
-        rkt=cfg.rkt,
-        global_args=cfg.rkt_global_args(),
-        stage1=cfg.stage1,
-        insecure_default=cfg.insecure_default,
-        task_data_dir=str(Path(cfg.state_dir) / "tasks"),
-        extra_env=dict(env or {}),
-        host_ports=dict(host_ports or {}),
-    )
-
-
 def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
     """Describe a dry-run pass's plan: per action the task, reason and exact rkt argv.
 
@@ -508,15 +490,19 @@ def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
             spec = placed.specs[action.task]
         opts = argv_options(
             reconciler.cfg,
-            env=placed.env.get(action.task) if placed else None,
+            extra_env=placed.env.get(action.task) if placed else None,
             host_ports=placed.host_ports.get(action.task) if placed else None,
         )
         argv: list[tuple[str, ...]] = []
         uuid: str | None = None
+        error: str | None = None
         if isinstance(action, Start) and isinstance(spec, TaskSpec):
             if spec.trust_prefix:
                 argv.append(rktargs.trust_argv(spec.trust_prefix, opts, debug=spec.debug))
-            argv.append(rktargs.prepare_argv(spec, opts))
+            try:
+                argv.append(rktargs.prepare_argv(spec, opts))
+            except ValueError as exc:  # the runtime would refuse it the same way
+                error = str(exc)
             argv.append(rktargs.run_prepared_argv(spec, PodUUID("<uuid>"), opts))
             word = "start"
         elif isinstance(action, RunPrepared) and isinstance(spec, TaskSpec):
@@ -537,7 +523,9 @@ def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
                 "action": word,
                 "reason": str(action.reason),
                 "pod_uuid": uuid,
-                "argv": [list(a) for a in argv],
+                # env values may be secrets: only their keys are shown
+                "argv": [list(rktargs.redact_argv(a)) for a in argv],
+                "error": error,
             }
         )
     return steps

@@ -544,7 +544,7 @@ class DetachedLauncher:
 
     Reaping: rktctl is the parent, so a pod whose rkt process exits stays a zombie
     until someone waits for it. No SIGCHLD handler is installed (it would race with
-    `subprocess`'s own waitpid calls); instead the Popen objects are kept and polled
+    `subprocess`'s own waitpid calls); instead the child pids are kept and polled
     (waitpid WNOHANG) on every launch and by `RktCli` on each list/stop, so at most the
     pods that exited since the previous reconcile pass are zombies, briefly. Exit
     statuses are remembered (bounded) so a launch that dies at once is reported.
@@ -553,7 +553,7 @@ class DetachedLauncher:
     def __init__(self, *, env: Mapping[str, str]) -> None:
         self._env = dict(env)
         self._lock = threading.Lock()
-        self._children: dict[PodUUID, subprocess.Popen[bytes]] = {}
+        self._children: dict[PodUUID, int] = {}
         self._exited: dict[PodUUID, int] = {}
 
     def launch(
@@ -566,14 +566,18 @@ class DetachedLauncher:
         except OSError as exc:
             raise LaunchError(f"cannot open the log file of task {task}: {exc}") from exc
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=fd,
-                stderr=fd,
-                env=self._env,
-                close_fds=True,
-                start_new_session=True,
+            # posix_spawn rather than Popen: the pod outlives this object by design, and a
+            # Popen collected while its child runs warns (ResourceWarning) and owns the pid.
+            pid = os.posix_spawnp(
+                argv[0],
+                list(argv),
+                self._env,
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, fd, 1),
+                    (os.POSIX_SPAWN_DUP2, fd, 2),
+                ],
+                setsid=True,
             )
         except OSError as exc:
             raise _spawn_error(argv[0], exc) from exc
@@ -581,7 +585,7 @@ class DetachedLauncher:
             os.close(fd)
         with self._lock:
             self._reap_locked()
-            self._children[uuid] = proc
+            self._children[uuid] = pid
 
     def reap(self) -> None:
         """Collect the exit status of every child that has exited (no zombies left)."""
@@ -598,14 +602,17 @@ class DetachedLauncher:
         """Return the PIDs of the rkt processes still running, by pod (for tests/ops)."""
         with self._lock:
             self._reap_locked()
-            return {uuid: proc.pid for uuid, proc in self._children.items()}
+            return dict(self._children)
 
     def _reap_locked(self) -> None:
-        for uuid, proc in list(self._children.items()):
-            code = proc.poll()
-            if code is not None:
+        for uuid, pid in list(self._children.items()):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: its status is lost
+                done, status = pid, 255 << 8
+            if done:
                 del self._children[uuid]
-                self._exited[uuid] = code
+                self._exited[uuid] = os.waitstatus_to_exitcode(status)
         while len(self._exited) > _MAX_REMEMBERED_EXITS:
             del self._exited[next(iter(self._exited))]
 
