@@ -40,5 +40,8 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # No logger caching: a pass logs a handful of lines, so the saving is nil, and
+        # cached module-level loggers would ignore a later reconfiguration (tests,
+        # `structlog.testing.capture_logs`).
+        cache_logger_on_first_use=False,
     )
