@@ -29,7 +29,7 @@ from controller.config import Config
 from controller.errors import ConfigError, RktctlError, StatusWriteError
 from controller.model import PassReport, PassResult
 from controller.reconcile import Reconciler
-from controller.runtime import Runtime, make_runtime
+from controller.runtime import RktCli, Runtime, make_runtime
 from controller.status import DaemonInfo
 from controller.statusfiles import StatusWriter
 from controller.watch import DesiredWatcher
@@ -65,8 +65,8 @@ class Daemon:
         self._stop_signal: str | None = None
         self._reload = False
         self._started_at = clock()
-        self._reconciler = Reconciler(cfg, runtime_factory(cfg), clock=clock)
         self._status = StatusWriter(cfg.status_dir)
+        self._reconciler = Reconciler(cfg, self._make_runtime(cfg), clock=clock)
         self._watcher: DesiredWatcher | None = None
         self._ready_sent = False
 
@@ -211,7 +211,7 @@ class Daemon:
             return
         old = self.cfg
         self.cfg = cfg
-        self._reconciler.reload(cfg, self._runtime_factory(cfg))
+        self._reconciler.reload(cfg, self._make_runtime(cfg))
         if cfg.status_dir != old.status_dir:
             self._status = StatusWriter(cfg.status_dir)
         if cfg.desired_dir != old.desired_dir:
@@ -220,6 +220,12 @@ class Daemon:
             self._start_watcher()
         log.info("config_reloaded", path=self._config_path)
         systemd.ready()
+
+    def _make_runtime(self, cfg: Config) -> Runtime:
+        runtime = self._runtime_factory(cfg)
+        if isinstance(runtime, RktCli):  # feeds rktctl_rkt_command_failures_total
+            runtime.on_failure = self._status.record_rkt_failure
+        return runtime
 
     def _start_watcher(self) -> None:
         self._watcher = DesiredWatcher(self.cfg.desired_dir, self.file_changed)

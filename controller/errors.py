@@ -94,13 +94,13 @@ class RktCommandFailed(RktError):
         self.argv = tuple(argv)
         self.returncode = returncode
         self.stderr_tail = stderr[-STDERR_TAIL_BYTES:].strip()
-        sub = _subcommand(self.argv)
+        sub = subcommand_of(self.argv)
         detail = self.stderr_tail.splitlines()[-1] if self.stderr_tail else "no output"
         super().__init__(f"rkt {sub} exited {returncode}: {detail}")
 
     @property
     def subcommand(self) -> str:
-        return _subcommand(self.argv)
+        return subcommand_of(self.argv)
 
 
 class RktOutputError(RktError):
@@ -129,7 +129,7 @@ class StatusWriteError(RktctlError):
     retryable = True
 
 
-def _subcommand(argv: Sequence[str]) -> str:
+def subcommand_of(argv: Sequence[str]) -> str:
     """Return the rkt subcommand of an argv: the first word after the global flags."""
     for word in argv[1:]:
         if not word.startswith("-"):

@@ -44,6 +44,7 @@ from controller.errors import (
     RktOutputError,
     RktTimeout,
     StatusWriteError,
+    subcommand_of,
 )
 from controller.fsio import atomic_write
 from controller.model import Observation, ObservedPod, PodState, PodUUID, TaskName, TaskSpec
@@ -235,6 +236,7 @@ class RktCli:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         environ: Mapping[str, str] | None = None,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self._cfg = cfg
         self._env = clean_env(os.environ if environ is None else environ)
@@ -244,6 +246,8 @@ class RktCli:
         self.launcher: Launcher = launcher or _launcher_for(cfg, self._env)
         self._trust_lock = threading.Lock()
         self._trusted: set[tuple[str, str]] | None = None
+        self.on_failure = on_failure
+        """Called with the subcommand of every rkt call that fails (metrics)."""
 
     # --- Runtime -------------------------------------------------------------------
 
@@ -459,6 +463,8 @@ class RktCli:
         except RktError as exc:
             code = exc.code
             returncode = exc.returncode if isinstance(exc, RktCommandFailed) else None
+            if self.on_failure is not None:
+                self.on_failure(subcommand_of(argv))
             raise
         finally:
             extra = {"code": code} if code else {}
@@ -666,9 +672,9 @@ def unit_name(task: str, uuid: PodUUID) -> str:
     return f"rktctl-{safe}-{uuid[:8]}"
 
 
-def make_runtime(cfg: Config) -> RktCli:
+def make_runtime(cfg: Config, *, on_failure: Callable[[str], None] | None = None) -> RktCli:
     """Return the RktCli for `cfg`, with the launcher `cfg.launcher` names."""
-    return RktCli(cfg)
+    return RktCli(cfg, on_failure=on_failure)
 
 
 def _launcher_for(cfg: Config, env: Mapping[str, str]) -> Launcher:

@@ -25,6 +25,7 @@ from tests.e2e.harness import (
     rkt,
     wait_for,
 )
+from tests.statuscheck import assert_valid_status_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +34,9 @@ pytestmark = pytest.mark.e2e
 def h(tmp_path: Path) -> Iterator[Harness]:
     with harness(tmp_path) as instance:
         yield instance
+        # Whatever the scenario, every status file the daemon wrote matches the schema.
+        if instance.status_dir.exists():
+            assert_valid_status_dir(instance.status_dir)
 
 
 def _one_running(h: Harness, task: str, timeout: float = 20) -> dict:
@@ -148,6 +152,11 @@ def test_injected_prepare_failure_is_retried_then_converges(h: Harness) -> None:
     failures = [e for e in h.events("action_failed") if e.get("task") == "web"]
     assert len(failures) == 2
     assert all(e["code"] == "rkt_command_failed" for e in failures)
+    metrics = wait_for(
+        lambda: _prepare_failures_metric(h) >= 2 and _prepare_failures_metric(h),
+        what="rkt failures in the textfile",
+    )
+    assert metrics == 2
 
 
 def test_restart_after_kill_9_adopts_pods_and_starts_nothing_twice(h: Harness) -> None:
@@ -270,6 +279,20 @@ def _run_prepared_in_background(h: Harness, uuid: str):  # type: ignore[no-untyp
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def _prepare_failures_metric(h: Harness) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = (h.status_dir / "rktctl.prom").read_text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "rktctl_rkt_command_failures_total"
+                and sample.labels.get("subcommand") == "prepare"
+            ):
+                return sample.value
+    return 0.0
 
 
 def _prepare_times(h: Harness, task: str) -> list[float]:

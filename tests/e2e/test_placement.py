@@ -1,0 +1,112 @@
+"""Placement end to end: constraints, host ports and their persistence, with the daemon."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Harness, harness, wait_for
+from tests.statuscheck import assert_valid_status_dir
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    with harness(tmp_path) as instance:
+        yield instance
+        if instance.status_dir.exists():
+            assert_valid_status_dir(instance.status_dir)
+
+
+def _task(name: str, *, ports: str = "", port_map: str = "", extra: str = "", env: str = "") -> str:
+    return (
+        "apiVersion: rktctl.io/v1\nkind: Task\n"
+        f"metadata:\n  name: {name}\n"
+        "spec:\n  config:\n"
+        f"    image: example.com/{name}:1.0\n"
+        "    command: /bin/sleep\n    args: ['3600']\n"
+        f"{port_map}"
+        f"  kill_timeout: 5s\n{ports}{env}{extra}"
+    )
+
+
+def _phase(h: Harness, name: str) -> str | None:
+    return (h.task_status(name) or {}).get("phase")
+
+
+def _host_port_env(pod_uuid: str, h: Harness) -> str | None:
+    """The RKTCTL_HOST_PORT_http value the controller passed to `rkt prepare` for a pod."""
+    for argv in h.calls("prepare"):
+        words = " ".join(argv)
+        if "RKTCTL_HOST_PORT_http=" in words:
+            for word in argv:
+                if word.startswith("--set-env=RKTCTL_HOST_PORT_http="):
+                    return word.split("=", 2)[2]
+    return None
+
+
+def test_constraint_on_missing_meta_blocks_until_sighup_adds_it(h: Harness) -> None:
+    h.start()
+    constraint = "  constraints:\n    - {attribute: '${meta.role}', operator: '=', value: db}\n"
+    h.write_manifest("db.yaml", _task("db", extra=constraint))
+    status = wait_for(
+        lambda: _phase(h, "db") == "Blocked" and h.task_status("db"), what="db Blocked"
+    )
+    assert "meta.role" in status["message"]
+    assert not h.calls("prepare")
+
+    h.write_config(meta={"role": "db"})
+    h.signal(signal.SIGHUP)
+    wait_for(lambda: h.running("db"), what="db running after the meta was added")
+    wait_for(lambda: _phase(h, "db") == "Running", what="status Running")
+
+
+def test_dynamic_port_survives_restart_and_replace(h: Harness) -> None:
+    ports = "  resources:\n    ports:\n      http: {}\n"
+    port_map = "    port_map: {http: '8080-tcp'}\n"
+    h.start()
+    h.write_manifest("web.yaml", _task("web", ports=ports, port_map=port_map))
+    first = wait_for(lambda: h.running("web"), what="web running")[0]
+    saved = json.loads((h.state_dir / "ports.json").read_text())["tasks"]
+    host_port = saved["web"]["http"]
+    low, high = 20000, 32000
+    assert low <= host_port <= high
+    prepare = next(a for a in h.calls("prepare") if "rktctl.io/task=web" in " ".join(a))
+    assert f"--port=8080-tcp:{host_port}" in prepare
+    assert f"--set-env=RKTCTL_HOST_PORT_http={host_port}" in prepare
+
+    assert h.stop() == 0
+    prepares = len(h.calls("prepare"))
+    h.start()
+    wait_for(lambda: len(h.events("reconcile_finished")) >= 3, what="passes after restart")
+    assert len(h.calls("prepare")) == prepares, "a restart must not replace the pod"
+    assert [p["name"] for p in h.running("web")] == [first["name"]]
+
+    env = "  env: {EDITED: 'yes'}\n"
+    h.write_manifest("web.yaml", _task("web", ports=ports, port_map=port_map, env=env))
+    wait_for(
+        lambda: [p for p in h.running("web") if p["name"] != first["name"]], what="the replacement"
+    )
+    latest = [a for a in h.calls("prepare") if "rktctl.io/task=web" in " ".join(a)][-1]
+    assert f"--port=8080-tcp:{host_port}" in latest
+    assert json.loads((h.state_dir / "ports.json").read_text())["tasks"]["web"]["http"] == host_port
+
+
+def test_two_tasks_on_one_static_port_run_one_and_block_the_other(h: Harness) -> None:
+    ports = "  resources:\n    ports:\n      db: {static: 16379}\n"
+    port_map = "    port_map: {db: '6379-tcp'}\n"
+    h.write_manifest("a.yaml", _task("alpha", ports=ports, port_map=port_map))
+    h.write_manifest("b.yaml", _task("beta", ports=ports, port_map=port_map))
+    h.start()
+    wait_for(lambda: h.running("alpha"), what="alpha running")
+    status = wait_for(
+        lambda: _phase(h, "beta") == "Blocked" and h.task_status("beta"), what="beta Blocked"
+    )
+    assert "16379" in status["message"]
+    assert "alpha" in status["message"]
+    assert not h.running("beta")
