@@ -370,7 +370,7 @@ def _load(text: str) -> tuple[object, _Index, list[Problem]]:
                 None,
                 "",
                 "the file is empty; a manifest needs apiVersion, kind, metadata and spec "
-                "(see docs/manifest.md)",
+                "(see README.md, 'Task manifests')",
             )
         )
     return root, index, problems

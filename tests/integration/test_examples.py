@@ -2,7 +2,7 @@
 
 desired/ is what the live demo runs and what people copy from: each file must
 validate, be named after its task, and together they must use every key of the
-schema. The manifest examples in README.md and docs/manifest.md must validate too.
+schema. The manifest examples in README.md must validate too.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def yaml_blocks(markdown: Path) -> list[str]:
     return [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "apiVersion:" in b]
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/manifest.md"])
+@pytest.mark.parametrize("doc", ["README.md"])
 def test_manifest_examples_in_the_docs_are_valid(doc: str) -> None:
     path = ROOT / doc
     if not path.exists():

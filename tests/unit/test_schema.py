@@ -66,7 +66,7 @@ def schema_keys(node: Mapping[str, Any]) -> set[str]:
 
 
 def test_every_schema_key_is_documented_in_the_manifest_reference() -> None:
-    doc = (ROOT / "docs" / "manifest.md").read_text(encoding="utf-8")
+    doc = (ROOT / "README.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"`(?:[\w.]+\.)?(\w+)`", doc))  # `cpu`, `resources.cpu`
     missing = sorted(schema_keys(SCHEMA) - documented)
     assert missing == []
