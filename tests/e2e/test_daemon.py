@@ -175,6 +175,28 @@ def test_restart_after_kill_9_adopts_pods_and_starts_nothing_twice(h: Harness) -
     assert {t: [p["name"] for p in h.running(t)] for t in pods} == {t: [u] for t, u in pods.items()}
 
 
+def test_kill_9_mid_pass_then_restart_starts_no_pod_twice(h: Harness) -> None:
+    """The daemon dies between `prepare` and the pod running; the restart must adopt."""
+    _add_fault(h.rkt_dir, {"cmd": "run-prepared", "delay_s": 1.5})
+    for i in range(3):
+        h.write_manifest(f"t{i}.yaml", manifest_yaml(f"t{i}"))
+    h.start()
+    wait_for(lambda: h.calls("prepare"), what="a prepare call")
+    assert h.proc is not None
+    os.kill(h.proc.pid, signal.SIGKILL)  # mid-pass: pods prepared, run-prepared still pending
+    h.proc.wait(timeout=10)
+    h.proc = None
+    (h.rkt_dir / "fake" / "faults.json").write_text("[]")
+    h.start()
+    for i in range(3):
+        wait_for(lambda i=i: h.running(f"t{i}"), timeout=30, what=f"t{i} running")
+    wait_for(lambda: len(h.events("reconcile_finished")) >= 3, what="a few passes after restart")
+    for i in range(3):
+        assert _prepare_calls(h, f"t{i}") == 1, f"t{i} was prepared twice"
+        live = pods_of(h.rkt_dir, f"t{i}", "running", "prepared")
+        assert len(live) == 1, live
+
+
 def test_sigterm_exits_0_and_leaves_pods_running(h: Harness) -> None:
     h.start()
     h.write_manifest("web.yaml", manifest_yaml("web"))
