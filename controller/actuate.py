@@ -118,7 +118,7 @@ def _execute(
 ) -> Outcome:
     started = clock()
     uuid: PodUUID | None = None if isinstance(action, Start) else action.uuid
-    bound = log.bind(task=action.task, reason=str(action.reason), action=_kind(action))
+    bound = log.bind(task=action.task, reason=str(action.reason), action=action.kind)
     try:
         if not isinstance(action, Start) and action.uuid not in owned:
             # The planner never does this; refusing here keeps a bug from killing a foreign pod.
@@ -186,9 +186,3 @@ def _execute(
         extra_keys["exit_code"] = str(action.exit_code)
     bound.info(event, pod_uuid=uuid, duration_ms=round(duration_ms, 1), **extra_keys)
     return Outcome(action=action, ok=True, pod_uuid=uuid, duration_ms=duration_ms)
-
-
-def _kind(action: Action) -> str:
-    return {Start: "start", RunPrepared: "run_prepared", Stop: "stop", Remove: "remove"}[
-        type(action)
-    ]

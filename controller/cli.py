@@ -22,7 +22,7 @@ from controller.errors import RktctlError
 if TYPE_CHECKING:
     from controller.config import Config
     from controller.manifest import Problem
-    from controller.model import Action, PassReport
+    from controller.model import PassReport
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -191,25 +191,14 @@ def _print_report_summary(report: PassReport) -> None:
         action = outcome.action
         state = "ok" if outcome.ok else ("skipped" if outcome.skipped else "FAILED")
         uuid = outcome.pod_uuid or ""
-        line = f"{action.task}: {_action_word(action)} ({action.reason}) {uuid} {state}".rstrip()
+        word = action.kind.replace("_", "-")
+        line = f"{action.task}: {word} ({action.reason}) {uuid} {state}".rstrip()
         print(line if outcome.ok else f"{line}: {outcome.message}")
     for hold in report.plan.holds:
         print(f"{hold.task or '*'}: held ({hold.reason}) {hold.message}".rstrip())
     if report.error:
         print(f"pass failed: {report.error}")
     print(f"result: {report.result}")
-
-
-def _action_word(action: Action) -> str:
-    from controller.model import Remove, RunPrepared, Start, Stop
-
-    words: dict[type, str] = {
-        Start: "start",
-        RunPrepared: "run-prepared",
-        Stop: "stop",
-        Remove: "remove",
-    }
-    return words[type(action)]
 
 
 def _add_plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

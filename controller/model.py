@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import NewType
+from typing import ClassVar, NewType
 
 TaskName = NewType("TaskName", str)
 PodUUID = NewType("PodUUID", str)
@@ -263,6 +263,7 @@ class Reason(StrEnum):
 class Start:
     """Prepare a new pod for the task and run it."""
 
+    kind: ClassVar[str] = "start"
     task: TaskName
     spec_hash: SpecHash
     reason: Reason
@@ -272,6 +273,7 @@ class Start:
 class RunPrepared:
     """Run a pod of ours that a crash left `prepared` with the current spec hash."""
 
+    kind: ClassVar[str] = "run_prepared"
     task: TaskName
     uuid: PodUUID
     reason: Reason
@@ -279,6 +281,7 @@ class RunPrepared:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Stop:
+    kind: ClassVar[str] = "stop"
     task: TaskName
     uuid: PodUUID
     reason: Reason
@@ -286,6 +289,7 @@ class Stop:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Remove:
+    kind: ClassVar[str] = "remove"
     task: TaskName
     uuid: PodUUID
     reason: Reason

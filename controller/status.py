@@ -595,9 +595,7 @@ def _task_doc(
 
 def action_name(action: Start | RunPrepared | Stop | Remove) -> str:
     """Return the snake_case word for an action's kind: start, run_prepared, stop, remove."""
-    return {Start: "start", RunPrepared: "run_prepared", Stop: "stop", Remove: "remove"}[
-        type(action)
-    ]
+    return action.kind
 
 
 def action_counts(outcomes: Iterable[Outcome]) -> dict[str, int]:

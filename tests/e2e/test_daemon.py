@@ -10,14 +10,12 @@ import itertools
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.harness import (
     Harness,
-    harness,
     list_pods,
     manifest_yaml,
     pod_task,
@@ -25,18 +23,8 @@ from tests.e2e.harness import (
     rkt,
     wait_for,
 )
-from tests.statuscheck import assert_valid_status_dir
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    with harness(tmp_path) as instance:
-        yield instance
-        # Whatever the scenario, every status file the daemon wrote matches the schema.
-        if instance.status_dir.exists():
-            assert_valid_status_dir(instance.status_dir)
 
 
 def _one_running(h: Harness, task: str, timeout: float = 20) -> dict:

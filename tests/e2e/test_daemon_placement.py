@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Harness, harness, wait_for
-from tests.statuscheck import assert_valid_status_dir
+from tests.e2e.harness import Harness, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    with harness(tmp_path) as instance:
-        yield instance
-        if instance.status_dir.exists():
-            assert_valid_status_dir(instance.status_dir)
 
 
 def _task(name: str, *, ports: str = "", port_map: str = "", extra: str = "", env: str = "") -> str:
@@ -37,17 +26,6 @@ def _task(name: str, *, ports: str = "", port_map: str = "", extra: str = "", en
 
 def _phase(h: Harness, name: str) -> str | None:
     return (h.task_status(name) or {}).get("phase")
-
-
-def _host_port_env(pod_uuid: str, h: Harness) -> str | None:
-    """The RKTCTL_HOST_PORT_http value the controller passed to `rkt prepare` for a pod."""
-    for argv in h.calls("prepare"):
-        words = " ".join(argv)
-        if "RKTCTL_HOST_PORT_http=" in words:
-            for word in argv:
-                if word.startswith("--set-env=RKTCTL_HOST_PORT_http="):
-                    return word.split("=", 2)[2]
-    return None
 
 
 def test_constraint_on_missing_meta_blocks_until_sighup_adds_it(h: Harness) -> None:

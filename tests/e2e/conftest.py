@@ -1,0 +1,20 @@
+"""The `h` fixture: a Harness in a temp dir; afterwards every status file must match the schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Harness, harness
+from tests.statuscheck import assert_valid_status_dir
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    with harness(tmp_path) as instance:
+        yield instance
+        # Whatever the scenario, every status file the daemon wrote matches the schema.
+        if instance.status_dir.exists():
+            assert_valid_status_dir(instance.status_dir)
