@@ -158,10 +158,11 @@ class Harness:
                 lines.extend(f"{k} = {json.dumps(v)}" for k, v in value.items())
         self.config_path.write_text("\n".join(lines) + "\n")
 
-    def start(self, **settings: Any) -> None:
+    def start(self, *, extra_env: dict[str, str] | None = None, **settings: Any) -> None:
         if not self.config_path.exists() or settings:
             self.write_config(**settings)
         env = {k: v for k, v in os.environ.items() if not k.startswith("RKTCTL_")}
+        env.update(extra_env or {})
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "controller", "run", "--config", str(self.config_path)],

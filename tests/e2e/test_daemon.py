@@ -6,10 +6,12 @@ deadline (`wait_for`); nothing sleeps to let things settle.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -314,3 +316,36 @@ def _prepare_times(h: Harness, task: str) -> list[float]:
         if "prepare" in call["argv"] and f"--user-annotation=rktctl.io/task={task}" in call["argv"]:
             times.append(float(call["t"]))
     return times
+
+
+def test_systemd_notifications_follow_the_daemon_lifecycle(h: Harness) -> None:
+    """READY=1 after the first complete observation, RELOADING=1 on SIGHUP, STOPPING=1 at the end;
+    the pods' rkt processes never see NOTIFY_SOCKET."""
+    sock_path = h.root / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.2)
+    received: list[str] = []
+
+    def messages() -> list[str]:
+        with contextlib.suppress(TimeoutError):
+            while True:
+                received.append(sock.recv(4096).decode())
+        return received
+
+    try:
+        h.write_manifest("web.yaml", manifest_yaml("web"))
+        h.start(extra_env={"NOTIFY_SOCKET": str(sock_path)})
+        wait_for(lambda: any("READY=1" in m for m in messages()), what="READY=1")
+        pod = _one_running(h, "web")
+        h.signal(signal.SIGHUP)
+        wait_for(lambda: any("RELOADING=1" in m for m in messages()), what="RELOADING=1")
+        assert h.stop() == 0
+        assert any("STOPPING=1" in m for m in messages())
+        ready_at = next(i for i, m in enumerate(received) if "READY=1" in m)
+        assert ready_at < next(i for i, m in enumerate(received) if "RELOADING=1" in m)
+        pid = int((h.rkt_dir / "pods" / "run" / pod["name"] / "pid").read_text().strip())
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert not [v for v in environ if v.startswith(b"NOTIFY_SOCKET=")]
+    finally:
+        sock.close()
