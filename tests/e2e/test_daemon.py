@@ -12,6 +12,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -349,3 +351,43 @@ def test_systemd_notifications_follow_the_daemon_lifecycle(h: Harness) -> None:
         assert not [v for v in environ if v.startswith(b"NOTIFY_SOCKET=")]
     finally:
         sock.close()
+
+
+def test_rktctl_status_shows_invalid_and_backoff_with_next_retry(h: Harness) -> None:
+    h.start()
+    h.write_manifest("broken.yaml", manifest_yaml("broken").replace("image:", "imagee:"))
+    slow = "  restart: {policy: always, initial_delay: 1m, max_delay: 5m}\n"
+    h.write_manifest(
+        "crashy.yaml",
+        manifest_yaml("crashy", command="/bin/sh", args=("-c", "exit 3"), extra_spec=slow),
+    )
+    backoff = wait_for(
+        lambda: (s := h.task_status("crashy")) and s.get("phase") == "Backoff" and s,
+        timeout=30,
+        what="crashy in Backoff",
+    )
+    assert backoff["next_retry_at"]
+    assert backoff["last_exit_code"] == 3
+    out = subprocess.run(
+        [sys.executable, "-m", "controller", "status", "--status-dir", str(h.status_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[1:] if line.strip()}
+    assert "Backoff" in rows["crashy"]
+    assert "Invalid" in rows["broken"]
+    assert "imagee" in rows["broken"]
+    detail = subprocess.run(
+        [sys.executable, "-m", "controller", "status", "--status-dir", str(h.status_dir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    docs = json.loads(detail.stdout)
+    assert docs["tasks"]["crashy"]["phase"] == "Backoff"
+    assert docs["tasks"]["broken"]["phase"] == "Invalid"
+    assert docs["controller"]["pid"] == h.proc.pid if h.proc else False
