@@ -6,6 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint venv clean
 
+# The fake rkt is `#!/usr/bin/env python3`: with the venv first on PATH it starts the
+# venv's interpreter directly (no pyenv-style shim in front of every rkt call).
+RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "rktctl needs Python >= 3.11 (found $$($(PYTHON) --version))"; exit 1; }
@@ -18,10 +22,10 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/python -m controller.demo
+	$(RUN) $(VENV)/bin/python -m controller.demo
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	$(RUN) $(VENV)/bin/python -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

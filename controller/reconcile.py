@@ -55,6 +55,7 @@ from controller.model import (
 )
 from controller.plan import PlanPolicy, plan
 from controller.runtime import Runtime, argv_options
+from controller.status import action_counts
 
 log = structlog.get_logger()
 
@@ -158,6 +159,8 @@ class Reconciler:
         self._restarts: dict[TaskName, RestartState] = _load_restarts(cfg.state_dir)
         self._action_failures: dict[TaskName, int] = {}
         self._node_attrs: dict[str, str] | None = None
+        self._ports: dict[TaskName, dict[str, int]] | None = None
+        """Persisted host-port allocations (ports.json), read once, then kept in step."""
         self.last_placement: placement.Placement | None = None
         self.passes = 0
 
@@ -167,6 +170,7 @@ class Reconciler:
         self.runtime = runtime
         self._fingerprint = None
         self._node_attrs = None
+        self._ports = None
 
     @property
     def node_attributes(self) -> Mapping[str, str]:
@@ -271,13 +275,15 @@ class Reconciler:
     ) -> placement.Placement:
         if self._node_attrs is None:
             self._node_attrs = nodeinfo.gather_attributes(self.cfg, rkt_attrs=fingerprint)
+        if self._ports is None:
+            self._ports = nodeinfo.load_ports(self.cfg.state_dir)
         live = {p.task for p in observation.owned() if p.task and p.state == PodState.RUNNING}
-        own_ports = _ports_of_live_tasks(desired, live, nodeinfo.load_ports(self.cfg.state_dir))
+        own_ports = _ports_of_live_tasks(desired, live, self._ports)
         env = self._environ if self.cfg.allow_env_interpolation else None
         return placement.place(
             desired,
             attrs=self._node_attrs,
-            persisted_ports=nodeinfo.load_ports(self.cfg.state_dir),
+            persisted_ports=self._ports,
             host_bound=nodeinfo.bound_tcp_ports() - own_ports,
             running_tasks=frozenset(live),
             cfg_port_range=self.cfg.port_range,
@@ -288,11 +294,13 @@ class Reconciler:
         )
 
     def _save_ports(self, persisted: Mapping[TaskName, Mapping[str, int]]) -> None:
-        if persisted != nodeinfo.load_ports(self.cfg.state_dir):
-            try:
-                nodeinfo.save_ports(self.cfg.state_dir, persisted)
-            except StatusWriteError as exc:
-                log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
+        if persisted == self._ports:
+            return
+        try:
+            nodeinfo.save_ports(self.cfg.state_dir, persisted)
+            self._ports = {task: dict(labels) for task, labels in persisted.items()}
+        except StatusWriteError as exc:
+            log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
 
     def _forget_stale_restarts(self, desired: DesiredState) -> None:
         """A new spec starts with a clean slate: an old spec's crash loop must not delay it."""
@@ -310,6 +318,7 @@ class Reconciler:
 
     def _note_running(self, desired: DesiredState, observation: Observation, now: float) -> None:
         """A pod of the current spec that ran long enough resets its task's crash loop."""
+        changed = False
         for pod in observation.owned():
             spec = desired.tasks.get(pod.task) if pod.task else None
             if (
@@ -326,7 +335,9 @@ class Reconciler:
             )
             if new != state:
                 self._restarts[TaskName(pod.task or "")] = new
-                self._save_restarts()
+                changed = True
+        if changed:
+            self._save_restarts()
 
     def _book_outcomes(
         self, desired: DesiredState, outcomes: tuple[Outcome, ...], now: float
@@ -346,7 +357,10 @@ class Reconciler:
                 delay = backoff.delay(
                     failures, base=self.cfg.backoff_base_s, cap=self.cfg.backoff_cap_s
                 )
-                self._restarts[task] = dataclasses.replace(state, not_before=now + delay)
+                # Tied to this spec: fixing the manifest clears the backoff at once.
+                self._restarts[task] = dataclasses.replace(
+                    state, not_before=now + delay, spec_hash=spec_hash_of(spec) or state.spec_hash
+                )
                 log.warning(
                     "reconcile_retry_scheduled",
                     task=task,
@@ -398,16 +412,13 @@ class Reconciler:
             log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
 
     def _log_finished(self, report: PassReport) -> None:
-        counts = {"started": 0, "stopped": 0, "removed": 0, "failed": 0}
-        for outcome in report.outcomes:
-            if not outcome.ok:
-                counts["failed"] += not outcome.skipped
-            elif isinstance(outcome.action, Start | RunPrepared):
-                counts["started"] += 1
-            elif isinstance(outcome.action, Stop):
-                counts["stopped"] += 1
-            else:
-                counts["removed"] += 1
+        by_kind = action_counts(report.outcomes)
+        counts = {
+            "started": by_kind["start"] + by_kind["run_prepared"],
+            "stopped": by_kind["stop"],
+            "removed": by_kind["remove"],
+            "failed": by_kind["failed"],
+        }
         duration_ms = round((report.finished_at - report.started_at) * 1000, 1)
         level = log.info if report.outcomes or report.result != PassResult.OK else log.debug
         level(
