@@ -15,6 +15,8 @@ from tests.statuscheck import assert_valid_status_dir
 def h(tmp_path: Path) -> Iterator[Harness]:
     with harness(tmp_path) as instance:
         yield instance
+        if instance.proc is not None:
+            instance.stop()  # SIGTERM: the pass in flight finishes and publishes its status
         # Whatever the scenario, every status file the daemon wrote matches the schema.
         if instance.status_dir.exists():
             assert_valid_status_dir(instance.status_dir)
