@@ -130,27 +130,22 @@ def _execute(
                 message=f"refused: pod {action.uuid} is not owned by rktctl",
             )
         spec = specs.get(action.task)
+        if spec is None and isinstance(action, Start | RunPrepared):
+            return Outcome(
+                action=action,
+                ok=False,
+                pod_uuid=uuid,
+                error_code="no_spec",
+                message=f"no valid spec for task {action.task}",
+            )
         if isinstance(action, Start):
-            if spec is None:
-                return Outcome(
-                    action=action,
-                    ok=False,
-                    error_code="no_spec",
-                    message=f"no valid spec for task {action.task}",
-                )
+            assert spec is not None
             extra = extras.get(action.task, TaskExtras())
             uuid = runtime.prepare(spec, extra_env=extra.env, host_ports=extra.host_ports)
             runtime.run_prepared(spec, uuid)
             event = "pod_started"
         elif isinstance(action, RunPrepared):
-            if spec is None:
-                return Outcome(
-                    action=action,
-                    ok=False,
-                    pod_uuid=uuid,
-                    error_code="no_spec",
-                    message=f"no valid spec for task {action.task}",
-                )
+            assert spec is not None
             runtime.run_prepared(spec, action.uuid)
             event = "pod_started"
         elif isinstance(action, Stop):
