@@ -50,7 +50,12 @@ def test_dynamic_port_survives_restart_and_replace(h: Harness) -> None:
     h.start()
     h.write_manifest("web.yaml", _task("web", ports=ports, port_map=port_map))
     first = wait_for(lambda: h.running("web"), what="web running")[0]
-    saved = json.loads((h.state_dir / "ports.json").read_text())["tasks"]
+    ports_file = h.state_dir / "ports.json"
+    # Saved at the end of the pass that started the pod: it may trail the pod by a moment.
+    saved = wait_for(
+        lambda: ports_file.exists() and json.loads(ports_file.read_text())["tasks"],
+        what="ports.json",
+    )
     host_port = saved["web"]["http"]
     low, high = 20000, 32000
     assert low <= host_port <= high
