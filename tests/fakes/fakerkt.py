@@ -1634,7 +1634,10 @@ class Pod:
             self.fd = -1
 
     def file(self, *parts: str) -> str:
-        return os.path.join(self.path, *parts)
+        # Through the open directory fd, like rkt's openat(): a concurrent rename
+        # (run-prepared moving prepared/ -> run/) cannot make a file vanish mid-read.
+        base = f"/proc/self/fd/{self.fd}" if self.fd >= 0 else self.path
+        return os.path.join(base, *parts)
 
     def manifest(self) -> dict | None:
         if self._manifest is None:
