@@ -117,6 +117,8 @@ class Daemon:
                 if trigger is None:
                     trigger = sched.due_trigger(now, file_due)
                 if trigger is not None:
+                    if trigger == "resync":
+                        self._ensure_watcher()
                     if trigger != "retry":
                         with self._lock:  # events arriving during the pass re-arm these
                             self._file_first = self._file_last = None
@@ -127,8 +129,6 @@ class Daemon:
                     continue
                 if sched.gc_due(now):
                     self._gc()
-                    if self._watcher is not None:
-                        self._watcher.ensure_current()
                 timeout = max(0.0, sched.wake_at(file_due) - self._mono())
                 interval = systemd.watchdog_interval()
                 if interval:
@@ -226,6 +226,13 @@ class Daemon:
         if isinstance(runtime, RktCli):  # feeds rktctl_rkt_command_failures_total
             runtime.on_failure = self._status.record_rkt_failure
         return runtime
+
+    def _ensure_watcher(self) -> None:
+        """On resync: restart a watcher that failed to start; follow a missed symlink swap."""
+        if self._watcher is None:
+            self._start_watcher()
+        else:
+            self._watcher.ensure_current()
 
     def _start_watcher(self) -> None:
         self._watcher = DesiredWatcher(self.cfg.desired_dir, self.file_changed)

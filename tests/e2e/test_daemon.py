@@ -393,3 +393,38 @@ def test_rktctl_status_shows_invalid_and_backoff_with_next_retry(h: Harness) -> 
     assert docs["tasks"]["crashy"]["phase"] == "Backoff"
     assert docs["tasks"]["broken"]["phase"] == "Invalid"
     assert docs["controller"]["pid"] == h.proc.pid if h.proc else False
+
+
+def test_changes_during_a_pass_cause_exactly_one_more_pass(h: Harness) -> None:
+    _add_fault(h.rkt_dir, {"cmd": "prepare", "match": "task=first", "delay_s": 1.5, "times": 1})
+    h.start()
+    h.write_manifest("first.yaml", manifest_yaml("first"))
+    wait_for(
+        lambda: any("task=first" in " ".join(a) for a in _pending_prepares(h)),
+        what="the slow prepare of `first` under way",
+    )
+    for name in ("a", "b", "c"):
+        h.write_manifest(f"{name}.yaml", manifest_yaml(name))
+    for name in ("first", "a", "b", "c"):
+        wait_for(lambda name=name: h.running(name), what=f"{name} running")
+    acting = wait_for(
+        lambda: (
+            (p := [e for e in h.events("reconcile_finished") if e.get("started")])
+            and sum(e["started"] for e in p) == 4
+            and p
+        ),
+        what="the passes that started the four pods",
+    )
+    assert [e["started"] for e in acting] == [1, 3]
+    assert acting[1]["trigger"] == "file"
+
+
+def _pending_prepares(h: Harness) -> list[list[str]]:
+    """argv of `rkt prepare` processes running right now (the call log has finished ones)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            argv = [a.decode() for a in cmdline.read_bytes().split(b"\0") if a]
+            if "prepare" in argv and f"--dir={h.rkt_dir}" in argv:
+                found.append(argv)
+    return found
