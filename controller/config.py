@@ -133,7 +133,7 @@ def parse_config(
     merged: dict[str, Any] = {}
     for key, value in file_mapping.items():
         if key not in _FIELDS:
-            problems.append(f"unknown setting {key!r} in {source}{_suggest(key)}")
+            problems.append(f"unknown setting {key!r}{_suggest(key)}")
             continue
         merged[key] = value
     for env_key, text in env.items():
@@ -152,8 +152,8 @@ def parse_config(
             values[key] = _coerce(key, raw)
         except ValueError as exc:
             problems.append(f"{key}: {exc}")
-    if problems:
-        raise ConfigError(problems, source=source)
+    # Settings that failed above keep their defaults here, so the checks below report
+    # only their own problems: the operator sees every mistake in one go.
     cfg = Config(**values)
     problems.extend(_check(cfg))
     if problems:

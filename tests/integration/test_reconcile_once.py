@@ -306,3 +306,23 @@ def test_cli_plan_reconcile_and_status(
     capsys.readouterr()
     assert main(["status", "--status-dir", cfg.status_dir, "web"]) == 0
     assert json.loads(capsys.readouterr().out)["phase"] == "Running"
+
+
+@pytest.mark.parametrize("command", ["run", "plan", "reconcile --once"])
+def test_a_bad_config_exits_78_without_a_traceback(tmp_path: Path, command: str) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.toml"
+    config.write_text('launcher = "docker"\nresync_interval = 5\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", *command.split(), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 78
+    assert "launcher: 'docker' is not one of detached, systemd-run" in result.stderr
+    assert "did you mean 'resync_interval_s'" in result.stderr
+    assert "Traceback" not in result.stderr
