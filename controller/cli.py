@@ -444,6 +444,7 @@ class _FileResult:
 def _validate_files(paths: Sequence[Path]) -> list[_FileResult]:
     """Parse each file; then mark every file of a task name declared more than once."""
     from controller import manifest
+    from controller.fsio import read_manifest_bytes
     from controller.model import TaskName
 
     results: list[_FileResult] = []
@@ -451,8 +452,7 @@ def _validate_files(paths: Sequence[Path]) -> list[_FileResult]:
         result = _FileResult(path=str(path))
         results.append(result)
         try:
-            with path.open("rb") as handle:
-                data = handle.read(manifest.MAX_BYTES + 1)  # the parser refuses bigger files
+            data = read_manifest_bytes(path, limit=manifest.MAX_BYTES)
         except OSError as exc:
             result.errors.append(manifest.Problem(None, "", f"cannot read: {exc}"))
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,6 +81,21 @@ def list_manifest_files(root: str | os.PathLike[str]) -> DirListing:
             path = Path(dirpath) / name
             (manifests if is_manifest_name(name) else ignored).append(path)
     return DirListing(manifests=tuple(manifests), ignored=tuple(ignored))
+
+
+def read_manifest_bytes(path: str | os.PathLike[str], *, limit: int) -> bytes:
+    """Return at most `limit + 1` bytes of the regular file `path` (following symlinks).
+
+    The extra byte lets the parser say "too big" without reading a huge file; FIFOs,
+    devices and sockets are refused (reading them could block the daemon forever).
+    Raise OSError, with a message a person can act on, if the file cannot be read.
+    """
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file; only files can be manifests")
+        return handle.read(limit + 1)
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644) -> None:

@@ -31,7 +31,12 @@ from controller import backoff, manifest, nodeinfo, placement, rktargs
 from controller.actuate import TaskExtras, apply
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
-from controller.fsio import atomic_write, list_manifest_files, read_git_revision
+from controller.fsio import (
+    atomic_write,
+    list_manifest_files,
+    read_git_revision,
+    read_manifest_bytes,
+)
 from controller.model import (
     DesiredState,
     HoldReason,
@@ -75,6 +80,7 @@ class ManifestCache:
         self._files: dict[str, _CachedFile] = {}
         self._parsed: dict[tuple[str, str], TaskSpec | ManifestError] = {}
         self._warned: set[str] = set()
+        self._unreadable: dict[str, str] = {}
 
     def read(self, desired_dir: str) -> DesiredState:
         """Return the parsed desired state of `desired_dir` (never raises for bad files)."""
@@ -89,12 +95,19 @@ class ManifestCache:
                 key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
                 cached = self._files.get(source)
                 if cached is None or cached.stat_key != key:
-                    cached = _CachedFile(stat_key=key, data=path.read_bytes())
+                    data = read_manifest_bytes(path, limit=manifest.MAX_BYTES)
+                    cached = _CachedFile(stat_key=key, data=data)
                     self._files[source] = cached
+                self._unreadable.pop(source, None)
+            except FileNotFoundError:
+                # Vanished between listing and reading: it is gone; the next pass agrees.
+                continue
             except OSError as exc:
-                # Vanished between listing and reading (an editor's rename dance): skip it
-                # this pass; the watcher or resync triggers the next one.
-                log.debug("manifest_unreadable", path=source, error=str(exc))
+                # Present but unreadable (permissions, a FIFO, ...): an invalid manifest whose
+                # task is unknown, so the planner stops nothing that might be its pod.
+                self._unreadable[source] = f"{source}: cannot read: {exc.strerror or exc}"
+                self._files.pop(source, None)
+                files.append((source, b""))
                 continue
             files.append((source, cached.data))
         for gone in set(self._files) - seen:
@@ -110,6 +123,8 @@ class ManifestCache:
         return desired
 
     def _parse(self, data: bytes, source: str) -> TaskSpec:
+        if source in self._unreadable:
+            raise ManifestError(source, [self._unreadable[source]])
         key = (source, manifest.content_hash(data))
         hit = self._parsed.get(key)
         if hit is None:

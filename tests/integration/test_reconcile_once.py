@@ -326,3 +326,27 @@ def test_a_bad_config_exits_78_without_a_traceback(tmp_path: Path, command: str)
     assert "launcher: 'docker' is not one of detached, systemd-run" in result.stderr
     assert "did you mean 'resync_interval_s'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_fifo_or_unreadable_manifest_never_blocks_and_stops_nothing(
+    cfg: Config, make_rkt_cli: Callable[..., RktCli], rkt_dir: Path
+) -> None:
+    """A FIFO named like a manifest would block a naive read forever; it is an invalid
+    manifest of unknown task instead, so no pod that might be its task is stopped."""
+    import os
+
+    _write(cfg, "web", manifest_yaml("web"))
+    _write(cfg, "db", manifest_yaml("db"))
+    reconciler = Reconciler(cfg, make_rkt_cli(cfg))
+    reconciler.run_pass("startup")
+    web_file = Path(cfg.desired_dir) / "web.yaml"
+    web_file.unlink()
+    os.mkfifo(web_file)
+    report = reconciler.run_pass("file")
+    assert report.plan.actions == ()
+    assert [i.source for i in report.desired.unnamed_invalid] == [str(web_file)]
+    assert "not a regular file" in report.desired.unnamed_invalid[0].messages[0]
+    assert set(_running(rkt_dir)) == {"web", "db"}
+    web_file.unlink()
+    _write(cfg, "web", manifest_yaml("web"))
+    assert reconciler.run_pass("file").plan.actions == ()

@@ -260,3 +260,14 @@ def test_python_m_controller_validate_never_prints_a_traceback(tmp_path: Path) -
     )  # fmt: skip
     assert examples.returncode == 0, examples.stdout + examples.stderr
     assert [d["valid"] for d in json.loads(examples.stdout)] == [True] * len(EXAMPLES)
+
+
+def test_a_fifo_named_like_a_manifest_is_refused_without_blocking(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "web.yaml"
+    os.mkfifo(fifo)
+    code, out, _err = run(capsys, str(tmp_path))
+    assert code == 1
+    assert out.startswith(f"{fifo}: cannot read: ")
+    assert "not a regular file" in out
