@@ -292,14 +292,14 @@ class Reconciler:
             self._node_attrs = nodeinfo.gather_attributes(self.cfg, rkt_attrs=fingerprint)
         if self._ports is None:
             self._ports = nodeinfo.load_ports(self.cfg.state_dir)
+        # place() discounts the ports our own running pods hold from `host_bound` itself.
         live = {p.task for p in observation.owned() if p.task and p.state == PodState.RUNNING}
-        own_ports = _ports_of_live_tasks(desired, live, self._ports)
         env = self._environ if self.cfg.allow_env_interpolation else None
         return placement.place(
             desired,
             attrs=self._node_attrs,
             persisted_ports=self._ports,
-            host_bound=nodeinfo.bound_tcp_ports() - own_ports,
+            host_bound=nodeinfo.bound_tcp_ports(),
             running_tasks=frozenset(live),
             cfg_port_range=self.cfg.port_range,
             env=env,
@@ -458,19 +458,6 @@ def _with_specs(desired: DesiredState, specs: Mapping[TaskName, TaskSpec]) -> De
     tasks: dict[TaskName, TaskSpec | Invalid] = dict(desired.tasks)
     tasks.update(specs)
     return dataclasses.replace(desired, tasks=tasks)
-
-
-def _ports_of_live_tasks(
-    desired: DesiredState, live: set[TaskName], persisted: Mapping[TaskName, Mapping[str, int]]
-) -> frozenset[int]:
-    """Host ports our own running pods hold: they are not collisions with ourselves."""
-    ports: set[int] = set()
-    for name in live:
-        spec = desired.tasks.get(name)
-        if isinstance(spec, TaskSpec):
-            ports.update(p.static for p in spec.resources.ports if p.static is not None)
-        ports.update(persisted.get(name, {}).values())
-    return frozenset(ports)
 
 
 def _result(the_plan: Plan, outcomes: tuple[Outcome, ...]) -> PassResult:
