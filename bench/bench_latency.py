@@ -11,7 +11,6 @@ nothing (timing belongs in benchmarks, not tests).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -24,15 +23,8 @@ from tests.e2e.harness import Harness, manifest_yaml, wait_for
 
 
 def prepare_time(h: Harness, task: str) -> float | None:
-    path = h.rkt_dir / "fake" / "calls.jsonl"
-    if not path.exists():
-        return None
-    for line in path.read_text().splitlines():
-        call = json.loads(line)
-        argv = call["argv"]
-        if "prepare" in argv and f"--user-annotation=rktctl.io/task={task}" in argv:
-            return float(call["t"])
-    return None
+    times = h.prepare_times(task)
+    return times[0] if times else None
 
 
 def main() -> int:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.fakes import fakerkt
+
 REPO = Path(__file__).resolve().parents[2]
 FAKE_RKT = REPO / "tests" / "fakes" / "rkt"
 
@@ -209,16 +211,16 @@ class Harness:
         return found
 
     def calls(self, subcommand: str | None = None) -> list[list[str]]:
-        path = self.rkt_dir / "fake" / "calls.jsonl"
-        if not path.exists():
-            return []
-        argvs = []
-        for line in path.read_text().splitlines():
-            with contextlib.suppress(ValueError):
-                argv = json.loads(line)["argv"]
-                if subcommand is None or subcommand in argv:
-                    argvs.append(argv)
-        return argvs
+        """argv (after the program) of every finished fake rkt call, or of one subcommand."""
+        return [call["argv"] for call in fakerkt.calls(self.rkt_dir, subcommand)]
+
+    def prepare_times(self, task: str) -> list[float]:
+        """When the fake rkt was asked to prepare a pod of `task`, oldest first."""
+        stamp = f"--user-annotation=rktctl.io/task={task}"
+        return [float(c["t"]) for c in fakerkt.calls(self.rkt_dir, "prepare") if stamp in c["argv"]]
+
+    def add_fault(self, **rule: Any) -> None:
+        fakerkt.add_fault(self.rkt_dir, **rule)
 
     def task_status(self, name: str) -> dict[str, Any] | None:
         path = self.status_dir / "tasks" / f"{name}.json"

@@ -27,6 +27,7 @@ from tests.e2e.harness import (
     rkt,
     wait_for,
 )
+from tests.fakes import fakerkt
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +39,7 @@ def _one_running(h: Harness, task: str, timeout: float = 20) -> dict:
 
 
 def _prepare_calls(h: Harness, task: str) -> int:
-    return sum(1 for argv in h.calls("prepare") if f"rktctl.io/task={task}" in " ".join(argv))
+    return len(h.prepare_times(task))
 
 
 def test_dropped_manifest_gets_a_running_pod_with_the_stamp(h: Harness) -> None:
@@ -127,7 +128,7 @@ def test_crashing_app_is_restarted_with_growing_delay(h: Harness) -> None:
         what="restarts counted",
     )
     assert status["last_exit_code"] == 3
-    times = _prepare_times(h, "crashy")
+    times = h.prepare_times("crashy")
     assert len(times) >= 5
     gaps = [b - a for a, b in itertools.pairwise(times)]
     # Backoff doubles per crash (0.2, 0.4, 0.8, 1.6 s): the fourth gap exceeds the first by
@@ -136,10 +137,7 @@ def test_crashing_app_is_restarted_with_growing_delay(h: Harness) -> None:
 
 
 def test_injected_prepare_failure_is_retried_then_converges(h: Harness) -> None:
-    _add_fault(
-        h.rkt_dir,
-        {"cmd": "prepare", "exit": 254, "stderr": "prepare: injected failure\n", "times": 2},
-    )
+    h.add_fault(cmd="prepare", exit=254, stderr="prepare: injected failure\n", times=2)
     h.start()
     h.write_manifest("web.yaml", manifest_yaml("web"))
     _one_running(h, "web", timeout=30)
@@ -171,7 +169,7 @@ def test_restart_after_kill_9_adopts_pods_and_starts_nothing_twice(h: Harness) -
 
 def test_kill_9_mid_pass_then_restart_starts_no_pod_twice(h: Harness) -> None:
     """The daemon dies between `prepare` and the pod running; the restart must adopt."""
-    _add_fault(h.rkt_dir, {"cmd": "run-prepared", "delay_s": 1.5})
+    h.add_fault(cmd="run-prepared", delay_s=1.5)
     for i in range(3):
         h.write_manifest(f"t{i}.yaml", manifest_yaml(f"t{i}"))
     h.start()
@@ -180,7 +178,7 @@ def test_kill_9_mid_pass_then_restart_starts_no_pod_twice(h: Harness) -> None:
     os.kill(h.proc.pid, signal.SIGKILL)  # mid-pass: pods prepared, run-prepared still pending
     h.proc.wait(timeout=10)
     h.proc = None
-    (h.rkt_dir / "fake" / "faults.json").write_text("[]")
+    fakerkt.clear_faults(h.rkt_dir)
     h.start()
     for i in range(3):
         wait_for(lambda i=i: h.running(f"t{i}"), timeout=30, what=f"t{i} running")
@@ -276,14 +274,6 @@ def test_sighup_reloads_config(h: Harness) -> None:
     wait_for(lambda: not h.running("web"), what="web stopped after the desired dir changed")
 
 
-def _add_fault(rkt_dir: Path, rule: dict) -> None:
-    path = rkt_dir / "fake" / "faults.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rules = json.loads(path.read_text()) if path.exists() else []
-    rules.append(rule)
-    path.write_text(json.dumps(rules))
-
-
 def _run_prepared_in_background(h: Harness, uuid: str):  # type: ignore[no-untyped-def]
     import subprocess
 
@@ -309,17 +299,6 @@ def _prepare_failures_metric(h: Harness) -> float:
             ):
                 return sample.value
     return 0.0
-
-
-def _prepare_times(h: Harness, task: str) -> list[float]:
-    """When the fake rkt was asked to prepare a pod of `task` (its call log)."""
-    path = h.rkt_dir / "fake" / "calls.jsonl"
-    times = []
-    for line in path.read_text().splitlines():
-        call = json.loads(line)
-        if "prepare" in call["argv"] and f"--user-annotation=rktctl.io/task={task}" in call["argv"]:
-            times.append(float(call["t"]))
-    return times
 
 
 def test_systemd_notifications_follow_the_daemon_lifecycle(h: Harness) -> None:
@@ -396,7 +375,7 @@ def test_rktctl_status_shows_invalid_and_backoff_with_next_retry(h: Harness) -> 
 
 
 def test_changes_during_a_pass_cause_exactly_one_more_pass(h: Harness) -> None:
-    _add_fault(h.rkt_dir, {"cmd": "prepare", "match": "task=first", "delay_s": 1.5, "times": 1})
+    h.add_fault(cmd="prepare", match="task=first", delay_s=1.5, times=1)
     h.start()
     h.write_manifest("first.yaml", manifest_yaml("first"))
     wait_for(

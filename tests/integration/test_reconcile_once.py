@@ -29,6 +29,7 @@ from controller.reconcile import Reconciler
 from controller.runtime import RktCli
 from tests.e2e.harness import manifest_yaml
 from tests.factories import task
+from tests.fakes import fakerkt
 from tests.integration.conftest import fake_rkt_run
 from tests.statuscheck import assert_valid_status_dir
 
@@ -55,10 +56,7 @@ def _running(rkt_dir: Path) -> dict[str, str]:
 
 
 def _prepares(rkt_dir: Path) -> int:
-    log = rkt_dir / "fake" / "calls.jsonl"
-    if not log.exists():
-        return 0
-    return sum("prepare" in json.loads(line)["argv"] for line in log.read_text().splitlines())
+    return len(fakerkt.calls(rkt_dir, "prepare"))
 
 
 def test_a_pass_starts_missing_tasks_and_the_next_pass_does_nothing(
@@ -152,20 +150,8 @@ def test_emptied_desired_dir_is_held_by_the_deletion_guard(
 def test_failed_prepare_backs_off_the_task_and_not_the_others(
     cfg: Config, make_rkt_cli: Callable[..., RktCli], rkt_dir: Path
 ) -> None:
-    faults = rkt_dir / "fake" / "faults.json"
-    faults.parent.mkdir(parents=True, exist_ok=True)
-    faults.write_text(
-        json.dumps(
-            [
-                {
-                    "cmd": "prepare",
-                    "match": "task=web",
-                    "exit": 254,
-                    "stderr": "prepare: injected\n",
-                    "times": 1,
-                }
-            ]
-        )
+    fakerkt.add_fault(
+        rkt_dir, cmd="prepare", match="task=web", exit=254, stderr="prepare: injected\n", times=1
     )
     _write(cfg, "web", manifest_yaml("web"))
     _write(cfg, "db", manifest_yaml("db"))
