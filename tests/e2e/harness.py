@@ -164,6 +164,9 @@ class Harness:
         if not self.config_path.exists() or settings:
             self.write_config(**settings)
         env = {k: v for k, v in os.environ.items() if not k.startswith("RKTCTL_")}
+        # The fake rkt is `#!/usr/bin/env python3`: this interpreter's directory first on PATH
+        # (absolute: the daemon runs in another cwd) spares every rkt call a pyenv-style shim.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env.update(extra_env or {})
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
