@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from controller.statusfiles import StatusFileError, read_task_statuses
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FAKE = REPO / "tests" / "fakes" / "rkt"
 SETTLED_PHASES = {"Running", "Exited"}
@@ -141,13 +143,10 @@ class _Demo:
         return code
 
     def _statuses(self) -> dict[str, dict[str, Any]]:
-        docs: dict[str, dict[str, Any]] = {}
-        for path in sorted((self.status_dir / "tasks").glob("*.json")):
-            try:
-                docs[path.stem] = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-        return docs
+        try:
+            return read_task_statuses(self.status_dir)
+        except StatusFileError:  # the daemon has not written its first documents yet
+            return {}
 
     def _all_settled(self) -> dict[str, dict[str, Any]] | None:
         docs = self._statuses()
