@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.fakes import fakerkt
+from tests.integration.conftest import cleanup_rkt_dir, fake_rkt_run
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_RKT = REPO / "tests" / "fakes" / "rkt"
@@ -55,19 +56,8 @@ def wait_for(
         time.sleep(interval)
 
 
-def rkt(rkt_dir: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    """Run the fake rkt with `--dir=rkt_dir`."""
-    return subprocess.run(
-        [str(FAKE_RKT), f"--dir={rkt_dir}", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def list_pods(rkt_dir: Path) -> list[dict[str, Any]]:
-    out = rkt(rkt_dir, "list", "--format=json")
+    out = fake_rkt_run(rkt_dir, "list", "--format=json")
     assert out.returncode == 0, out.stderr
     pods = json.loads(out.stdout)
     return pods or []
@@ -243,29 +233,7 @@ class Harness:
 
     def cleanup(self) -> None:
         self.kill()
-        cleanup_pods(self.rkt_dir)
-
-
-def cleanup_pods(rkt_dir: Path) -> None:
-    """Force-stop every running pod of a test rkt dir; kill survivors by their PID.
-
-    Only pods rkt still reports as running are touched, so a recycled PID of a long
-    exited pod is never signalled.
-    """
-    try:
-        running = [p["name"] for p in list_pods(rkt_dir) if p["state"] == "running"]
-    except (AssertionError, ValueError, OSError, subprocess.SubprocessError):
-        return
-    for uuid in running:
-        rkt(rkt_dir, "stop", "--force", uuid)
-    for uuid in running:
-        pid_file = rkt_dir / "pods" / "run" / uuid / "pid"
-        with contextlib.suppress(ValueError, OSError):
-            status = rkt(rkt_dir, "status", uuid)
-            if "state=running" in status.stdout:
-                pid = int(pid_file.read_text().strip() or 0)
-                if pid > 1:
-                    os.kill(pid, signal.SIGKILL)
+        cleanup_rkt_dir(self.rkt_dir)
 
 
 @contextlib.contextmanager

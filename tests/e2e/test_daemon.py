@@ -24,10 +24,10 @@ from tests.e2e.harness import (
     manifest_yaml,
     pod_task,
     pods_of,
-    rkt,
     wait_for,
 )
 from tests.fakes import fakerkt
+from tests.integration.conftest import fake_rkt_run
 
 pytestmark = pytest.mark.e2e
 
@@ -226,7 +226,9 @@ def test_symlink_swap_of_50_manifests_is_one_change(h: Harness) -> None:
 
 def test_foreign_pod_survives_everything(h: Harness) -> None:
     aci_image = "example.com/foreign:1.0"
-    out = rkt(h.rkt_dir, "prepare", "--quiet", aci_image, "--exec=/bin/sleep", "--", "3600")
+    out = fake_rkt_run(
+        h.rkt_dir, "prepare", "--quiet", aci_image, "--exec=/bin/sleep", "--", "3600"
+    )
     assert out.returncode == 0, out.stderr
     foreign = out.stdout.strip().splitlines()[-1]
     launched = _run_prepared_in_background(h, foreign)
