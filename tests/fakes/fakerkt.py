@@ -1328,20 +1328,8 @@ _APP_FLAGS = [
         _app_str("working_dir"),
     ),
 ]
-_POD_FLAGS_COMMON = [
-    _f("inherit-env", "bool", "false", "inherit all environment variables not set by apps"),
-    _f("no-overlay", "bool", "false", "disable overlay filesystem"),
-    _f("private-users", "bool", "false", "run within user namespaces."),
-    _f("pull-policy", "string", "new", "when to pull an image", _set_pull_policy),
-    _f(
-        "set-env",
-        "value",
-        "",
-        "environment variable to set for all the apps in the form key=value, this will be "
-        "overridden by --environment",
-        _set_kv_map,
-    ),
-    _f("volume", "value", "", "volumes to make available in the pod", _set_volume),
+# Deprecated by --pull-policy, still accepted by run, prepare and fetch.
+_STORE_FLAGS = [
     _f(
         "store-only",
         "bool",
@@ -1356,6 +1344,22 @@ _POD_FLAGS_COMMON = [
         "fetch images ignoring the local store",
         deprecated="please use --pull-policy=update",
     ),
+]
+_POD_FLAGS_COMMON = [
+    _f("inherit-env", "bool", "false", "inherit all environment variables not set by apps"),
+    _f("no-overlay", "bool", "false", "disable overlay filesystem"),
+    _f("private-users", "bool", "false", "run within user namespaces."),
+    _f("pull-policy", "string", "new", "when to pull an image", _set_pull_policy),
+    _f(
+        "set-env",
+        "value",
+        "",
+        "environment variable to set for all the apps in the form key=value, this will be "
+        "overridden by --environment",
+        _set_kv_map,
+    ),
+    _f("volume", "value", "", "volumes to make available in the pod", _set_volume),
+    *_STORE_FLAGS,
 ]
 _NET_FLAGS = [
     _f(
@@ -3731,20 +3735,7 @@ def _cmd_tree() -> Cmd:
             "local signature file to use in validating the preceding image",
             _app_signature,
         ),
-        _f(
-            "store-only",
-            "bool",
-            "false",
-            "use only available images in the store",
-            deprecated="please use --pull-policy=never",
-        ),
-        _f(
-            "no-store",
-            "bool",
-            "false",
-            "fetch images ignoring the local store",
-            deprecated="please use --pull-policy=update",
-        ),
+        *_STORE_FLAGS,
     ]
     pretty = _f("pretty-print", "bool", "true", "apply indent to format the output")
     image_cmds = [
