@@ -18,27 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import ConfigError
-from controller.model import frozen_map
+from controller.model import RKT_INSECURE_OPTIONS, frozen_map
 
 DEFAULT_CONFIG_PATH = "/etc/rktctl/config.toml"
 ENV_PREFIX = "RKTCTL_"
 LAUNCHERS = ("detached", "systemd-run")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
-INSECURE_WORDS = (
-    "none",
-    "image",
-    "tls",
-    "ondisk",
-    "http",
-    "pubkey",
-    "capabilities",
-    "paths",
-    "seccomp",
-    "all-fetch",
-    "all-run",
-    "all",
-)
+INSECURE_WORDS = RKT_INSECURE_OPTIONS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,7 @@ from yaml.resolver import Resolver
 from controller.errors import ManifestError
 from controller.model import (
     API_VERSION,
+    RKT_INSECURE_OPTIONS,
     Constraint,
     DesiredState,
     Invalid,
@@ -73,10 +74,7 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 AC_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 """rkt's ACName: the syntax of an image's port names such as `6379-tcp`."""
-INSECURE_OPTIONS: Final = (
-    "none", "image", "tls", "ondisk", "http", "pubkey",
-    "capabilities", "paths", "seccomp", "all-fetch", "all-run", "all",
-)  # fmt: skip
+INSECURE_OPTIONS: Final = RKT_INSECURE_OPTIONS
 _INSECURE_WITHOUT_KEYSTORE: Final = frozenset({"image", "all-fetch", "all"})
 CONSTRAINT_OPERATORS: Final = (
     "=", "==", "!=", ">", ">=", "<", "<=", "regexp", "set_contains",

@@ -33,6 +33,12 @@ STAMP_SPEC_HASH = "rktctl.io/spec-hash"
 STAMP_MANAGED_BY = "rktctl.io/managed-by"
 STAMP_MANAGED_BY_VALUE = "rktctl"
 
+# The words rkt 1.30 accepts in `--insecure-options` (CONTRACT §1.6; there is no "run-all").
+RKT_INSECURE_OPTIONS = (
+    "none", "image", "tls", "ondisk", "http", "pubkey",
+    "capabilities", "paths", "seccomp", "all-fetch", "all-run", "all",
+)  # fmt: skip
+
 API_VERSION = "rktctl.io/v1"
 KIND_TASK = "Task"
 
