@@ -138,3 +138,20 @@ def test_load_config_errors(tmp_path: Path, content: str | None, fragment: str) 
 def test_a_missing_default_file_means_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("controller.config.DEFAULT_CONFIG_PATH", "/nonexistent/rktctl.toml")
     assert load_config(environ={}) == Config()
+
+
+def test_the_schema_and_the_config_accept_the_same_insecure_options() -> None:
+    from controller.model import RKT_INSECURE_OPTIONS
+    from controller.resources import load_schema
+
+    schema = load_schema("task.schema.json")
+    enums = {tuple(node["enum"]) for node in _walk(schema) if "enum" in node}
+    assert tuple(RKT_INSECURE_OPTIONS) in enums
+
+
+def _walk(node: object) -> list[dict]:
+    if isinstance(node, dict):
+        return [node, *(n for v in node.values() for n in _walk(v))]
+    if isinstance(node, list):
+        return [n for v in node for n in _walk(v)]
+    return []
