@@ -160,26 +160,17 @@ def _add_reconcile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _cmd_reconcile(args: argparse.Namespace) -> int:
-    import os
-
-    from controller import __version__ as version
     from controller.model import PassResult
     from controller.reconcile import Reconciler
     from controller.runtime import make_runtime
-    from controller.status import DaemonInfo
-    from controller.statusfiles import StatusWriter
+    from controller.statusfiles import StatusWriter, process_info
 
     cfg = _load(args)
     _configure_logs(cfg)
     reconciler = Reconciler(cfg, make_runtime(cfg))
     report = reconciler.run_pass("startup")
-    info = DaemonInfo(
-        version=version,
-        pid=os.getpid(),
-        started_at=report.started_at,
-        config_path=args.config,
-        resync_interval_s=cfg.resync_interval_s,
-        node=reconciler.node_attributes,
+    info = process_info(
+        cfg, config_path=args.config, started_at=report.started_at, node=reconciler.node_attributes
     )
     StatusWriter(cfg.status_dir).publish(report, daemon=info, now=report.finished_at)
     _print_report_summary(report)

@@ -30,8 +30,7 @@ from controller.errors import ConfigError, RktctlError, StatusWriteError
 from controller.model import PassReport, PassResult
 from controller.reconcile import Reconciler
 from controller.runtime import RktCli, Runtime, make_runtime
-from controller.status import DaemonInfo
-from controller.statusfiles import StatusWriter
+from controller.statusfiles import StatusWriter, process_info
 from controller.watch import DesiredWatcher
 
 log = structlog.get_logger()
@@ -182,12 +181,10 @@ class Daemon:
         return report
 
     def _publish(self, report: PassReport) -> None:
-        info = DaemonInfo(
-            version=__version__,
-            pid=os.getpid(),
-            started_at=self._started_at,
+        info = process_info(
+            self.cfg,
             config_path=self._config_path,
-            resync_interval_s=self.cfg.resync_interval_s,
+            started_at=self._started_at,
             node=self._reconciler.node_attributes,
         )
         try:

@@ -17,10 +17,13 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from controller import __version__
+from controller.config import Config
 from controller.errors import RktctlError, StatusWriteError
 from controller.fsio import atomic_write
 from controller.metrics import Metrics
@@ -205,3 +208,17 @@ def read_task_statuses(status_dir: str | os.PathLike[str]) -> dict[str, dict[str
         name = doc.get("name")
         docs[name if isinstance(name, str) else path.stem] = doc
     return docs
+
+
+def process_info(
+    cfg: Config, *, config_path: str | None, started_at: float, node: Mapping[str, str]
+) -> DaemonInfo:
+    """Return the DaemonInfo of this process (version, pid) running with `cfg`."""
+    return DaemonInfo(
+        version=__version__,
+        pid=os.getpid(),
+        started_at=started_at,
+        config_path=config_path,
+        resync_interval_s=cfg.resync_interval_s,
+        node=node,
+    )
