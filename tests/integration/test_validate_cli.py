@@ -271,3 +271,20 @@ def test_a_fifo_named_like_a_manifest_is_refused_without_blocking(
     assert code == 1
     assert out.startswith(f"{fifo}: cannot read: ")
     assert "not a regular file" in out
+
+
+def test_a_mebibyte_of_open_brackets_gets_file_line_and_fix_exit_1_no_traceback(
+    tmp_path: Path,
+) -> None:
+    """Whichever layer refuses it (rktctl's depth cap, or a newer libyaml's scanner)."""
+    bomb = write(tmp_path / "brackets.yaml", "a: " + "[" * (MAX_BYTES - 10))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RKTCTL_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "controller", "validate", str(bomb)],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    (line,) = [ln for ln in result.stdout.splitlines() if ln.strip()]
+    assert line.startswith(f"{bomb}:1: "), line
+    assert line.endswith(("; fix the syntax", "a manifest needs about 5")), line
