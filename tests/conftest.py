@@ -1,7 +1,11 @@
-"""Shared pytest setup: every test starts with structlog's defaults.
+"""Shared pytest setup: structlog reset after every test, and the `backend` fixture.
 
 `rktctl` commands run in-process (`cli.main([...])`) configure structlog; resetting
 after each test keeps `structlog.testing.capture_logs()` working in the next one.
+
+A test that takes `backend` runs once per rkt in tests/backends.py (`fake`,
+`real-fly`, `real-host`); the real runs are marked `real_rkt`, so
+`pytest -m "not real_rkt"` is the fast loop.
 """
 
 from __future__ import annotations
@@ -11,9 +15,24 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+from tests.backends import BACKEND_NAMES, Backend, backend_or_skip
+
 
 @pytest.fixture(autouse=True)
 def _reset_structlog() -> Iterator[None]:
     yield
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture(params=BACKEND_NAMES)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The rkt this test runs against (skips, with the fix, where it is not installed)."""
+    return backend_or_skip(request.param)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and str(callspec.params.get("backend", "")).startswith("real-"):
+            item.add_marker(pytest.mark.real_rkt)

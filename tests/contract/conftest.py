@@ -1,22 +1,22 @@
-"""Contract tests: what rktctl relies on, checked against *any* rkt (the fake by default).
+"""Contract tests: what rktctl relies on, checked against every backend.
 
-Integration tier. `RKTCTL_TEST_RKT=/usr/bin/rkt pytest tests/contract` runs the same
-scenarios against a real rkt 1.30 (it needs root for prepare/rm/gc, and a default
-stage1 image for prepare); without the variable they run against tests/fakes/rkt, so
-the fake and real rkt cannot drift apart on these points. Each test gets a temp
-`--dir`; pods are created only through `prepare` of a tiny local ACI (make_aci), never
-by touching rkt's directories, and are force-stopped and gc'ed afterwards.
+Integration tier. Each scenario runs on the fake and on a real rkt 1.30 with the fly
+and the host stage1 (tests/backends.py; the real ones need root and skip with the
+reason elsewhere), so the fake and real rkt cannot drift apart on these points. Each
+test gets a temp `--dir`; pods are created only through rkt itself (`prepare` of a
+local ACI), never by touching rkt's directories, and everything is force-stopped,
+collected and unmounted afterwards.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.contract.rktcli import IS_FAKE, RKT, Rkt
+from tests.backends import Backend
+from tests.contract.rktcli import Rkt
 from tests.fakes import make_aci
 
 
@@ -28,17 +28,10 @@ def aci(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def rkt(tmp_path: Path) -> Iterator[Rkt]:
-    if not Path(RKT).exists():
-        pytest.skip(f"RKTCTL_TEST_RKT={RKT} does not exist")
-    if not IS_FAKE and os.geteuid() != 0:
-        pytest.skip("a real rkt needs root for prepare/rm/gc (`cannot run as unprivileged user`)")
-    runner = Rkt(tmp_path / "rkt")
+def rkt(backend: Backend, tmp_path: Path) -> Iterator[Rkt]:
+    runner = Rkt(backend, tmp_path / "rkt")
     runner.dir.mkdir()
     try:
         yield runner
     finally:
-        for pod in runner.pods():
-            if pod["state"] == "running":
-                runner("stop", "--force", pod["name"])
-        runner("gc", "--grace-period=0s")
+        backend.cleanup(runner.dir)

@@ -63,12 +63,14 @@ def build_aci(
     manifest: Mapping | None = None,
     *,
     files: Mapping[str, bytes] | None = None,
+    links: Mapping[str, str] | None = None,
     compress: bool = True,
     **manifest_kw: object,
 ) -> str:
     """Write an ACI to `path` and return the path. `manifest` wins over `manifest_kw`.
 
-    `files` maps paths inside the rootfs (e.g. "bin/app") to their content (mode 0755).
+    `files` maps paths inside the rootfs (e.g. "bin/app") to their content (mode 0755);
+    `links` maps paths to symlink targets (e.g. "bin/sleep" -> "busybox").
     Entries carry fixed times and owners, so the same inputs give the same bytes (and so
     the same image ID in rkt's store).
     """
@@ -82,6 +84,11 @@ def build_aci(
             for depth in range(1, len(parts)):
                 _add(tar, "rootfs/" + "/".join(parts[:depth]), None, 0o755)
             _add(tar, "rootfs/" + "/".join(parts), content, 0o755)
+        for rel, target in sorted((links or {}).items()):
+            parts = rel.strip("/").split("/")
+            for depth in range(1, len(parts)):
+                _add(tar, "rootfs/" + "/".join(parts[:depth]), None, 0o755)
+            _add(tar, "rootfs/" + "/".join(parts), None, 0o777, link=target)
     data = raw.getvalue()
     if compress:
         data = gzip.compress(data, mtime=0)
@@ -91,7 +98,9 @@ def build_aci(
     return out
 
 
-def _add(tar: tarfile.TarFile, name: str, content: bytes | None, mode: int) -> None:
+def _add(
+    tar: tarfile.TarFile, name: str, content: bytes | None, mode: int, *, link: str = ""
+) -> None:
     if name in tar.getnames():
         return
     info = tarfile.TarInfo(name)
@@ -99,7 +108,11 @@ def _add(tar: tarfile.TarFile, name: str, content: bytes | None, mode: int) -> N
     info.mtime = 0
     info.uid = info.gid = 0
     info.uname = info.gname = "root"
-    if content is None:
+    if link:
+        info.type = tarfile.SYMTYPE
+        info.linkname = link
+        tar.addfile(info)
+    elif content is None:
         info.type = tarfile.DIRTYPE
         tar.addfile(info)
     else:

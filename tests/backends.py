@@ -1,0 +1,327 @@
+"""Where a test's rkt comes from: the fake, or a real rkt 1.30 with the fly or host stage1.
+
+TEST HELPER (never imported by rktctl). The fake is the fast loop; real rkt is the
+judge. A test that takes the `backend` fixture (tests/conftest.py) runs once per
+backend, with the same assertions:
+
+- `fake`: tests/fakes/rkt, default stage1 (systemd-like: exit codes, own network).
+- `real-fly`: a real rkt (RKTCTL_TEST_RKT, else `rkt` on PATH) with its compiled-in
+  default stage1, fly: shares the host's network and pid namespace, records no exit
+  codes, cannot forward ports.
+- `real-host`: the same rkt with `--stage1-path=.../stage1-host.aci` (systemd-nspawn;
+  own network namespace on CNI's `default` network; exit codes recorded).
+
+A real backend skips, with the reason and the fix, when there is no real rkt, when not
+root, or when its stage1 or a host package is missing (a developer's laptop). Under
+RKTCTL_REQUIRE_REAL_RKT=1 (set by .ci/run) that is a failure instead, so CI can never
+pass by skipping the judge.
+
+Real pods run `tests_image()`: an ACI holding Debian's busybox-static with its applets
+linked in `/bin` (`sleep`, `sh`, `httpd`, ...), so a manifest whose command is
+`/bin/sleep` runs the same on every backend (the fake runs it on the host).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes import fakerkt, make_aci
+
+BACKEND_NAMES = ("fake", "real-fly", "real-host")
+FAKE_RKT = Path(fakerkt.FAKE_RKT)
+STAGE1_DIR = Path("/usr/lib/rkt/stage1-images")
+HOST_STAGE1 = STAGE1_DIR / "stage1-host.aci"
+FLY_STAGE1 = STAGE1_DIR / "stage1-fly.aci"
+BUSYBOX = Path("/bin/busybox")
+# rkt's host stage1 asks systemd-nspawn to register with machined over D-Bus, which fails
+# where PID 1 is not systemd (containers, CI sandboxes): this shim turns registration off.
+NSPAWN_SHIM_DIR = Path(__file__).resolve().parent / "nspawn-shim"
+APPLETS = (
+    "sh", "sleep", "true", "false", "echo", "cat", "env", "id", "kill", "ls", "touch",
+    "httpd", "nc", "wget", "test", "printf", "date", "ps", "ip", "hostname",
+)  # fmt: skip
+IMAGE_NAME = "example.com/rktctl-test"
+IMAGE_VERSION = "1.0.0"
+STOP_TIMEOUT_S = 30.0
+
+
+def real_rkt() -> str | None:
+    """The real rkt binary to test against: RKTCTL_TEST_RKT, else `rkt` on PATH."""
+    wanted = os.environ.get("RKTCTL_TEST_RKT") or "rkt"
+    found = shutil.which(wanted)
+    if found is None or Path(found).resolve() == FAKE_RKT.resolve():
+        return None
+    return found
+
+
+def pid1_is_systemd() -> bool:
+    try:
+        return Path("/proc/1/comm").read_text().strip() == "systemd"
+    except OSError:
+        return False
+
+
+def unavailable(name: str) -> str | None:
+    """Why backend `name` cannot run here (with the fix), or None if it can."""
+    if name == "fake":
+        return None if FAKE_RKT.exists() else "tests/fakes/rkt is missing"
+    rkt = real_rkt()
+    if rkt is None:
+        return (
+            "no real rkt: install it (as root: ../shared/rkt/dist/install) or set "
+            "RKTCTL_TEST_RKT=/path/to/rkt"
+        )
+    if os.geteuid() != 0:
+        return "a real rkt needs root (`cannot run as unprivileged user`)"
+    if not BUSYBOX.exists():
+        return "the test image needs Debian's busybox-static (apt-get install busybox-static)"
+    stage1 = HOST_STAGE1 if name == "real-host" else FLY_STAGE1
+    if not stage1.exists():
+        return f"{stage1} is missing (../shared/rkt/dist/install puts it there)"
+    if name == "real-host":
+        for tool, package in (("systemd-nspawn", "systemd-container"), ("iptables", "iptables")):
+            if shutil.which(tool, path=_sbin_path()) is None:
+                return f"the host stage1 needs {tool} (apt-get install {package})"
+    return None
+
+
+def _sbin_path() -> str:
+    return os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+
+
+@functools.cache
+def tests_image() -> str:
+    """Path of the busybox ACI real pods run (built once per test session)."""
+    out = Path(tempfile.mkdtemp(prefix="rktctl-test-image-")) / "busybox.aci"
+    return make_aci.build_aci(
+        out,
+        name=IMAGE_NAME,
+        version=IMAGE_VERSION,
+        exec_=("/bin/sleep", "3600"),
+        env={"PATH": "/bin"},
+        files={"bin/busybox": BUSYBOX.read_bytes()},
+        links={f"bin/{applet}": "busybox" for applet in APPLETS},
+    )
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One rkt to test against; every method takes the test's own `--dir`."""
+
+    name: str
+    rkt: str
+    stage1: str | None = None
+    """rktctl's `stage1` setting for this backend (None: rkt's default)."""
+    path_prefix: tuple[str, ...] = ()
+    """Directories first on the PATH of anything that runs this rkt (the nspawn shim)."""
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_fake(self) -> bool:
+        return self.name == "fake"
+
+    @property
+    def flavor(self) -> str:
+        """`fake`, `fly` or `host`."""
+        return self.name.removeprefix("real-")
+
+    @property
+    def records_exit_codes(self) -> bool:
+        """Fly runs the app as the rkt process itself and writes no exit status."""
+        return self.flavor != "fly"
+
+    @property
+    def forwards_ports(self) -> bool:
+        """Fly shares the host's network: `--port` is silently ignored (FINDINGS 2)."""
+        return self.flavor != "fly"
+
+    def skip_unless_fake(self, why: str) -> None:
+        if not self.is_fake:
+            pytest.skip(f"{self.name}: {why}")
+
+    def skip_if(self, condition: bool, why: str) -> None:
+        if condition:
+            pytest.skip(f"{self.name}: {why}")
+
+    def image(self, task: str) -> str:
+        """The `image` a manifest of `task` names on this backend."""
+        return f"example.com/{task}:1.0" if self.is_fake else tests_image()
+
+    def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """`base` (default: os.environ) with this interpreter and `path_prefix` first on PATH.
+
+        The interpreter's directory spares every fake call a pyenv-style shim.
+        """
+        env = dict(os.environ if base is None else base)
+        parts = [*self.path_prefix, str(Path(sys.executable).parent), env.get("PATH", "")]
+        env["PATH"] = os.pathsep.join(p for p in parts if p)
+        return env
+
+    def config(self) -> dict[str, Any]:
+        """The rktctl config settings that point it at this backend (besides `rkt_dir`)."""
+        settings: dict[str, Any] = {"rkt": self.rkt}
+        if self.stage1 is not None:
+            settings["stage1"] = self.stage1
+        return settings
+
+    def stage1_flags(self) -> tuple[str, ...]:
+        return () if self.stage1 is None else (f"--stage1-path={self.stage1}",)
+
+    def run(
+        self, rkt_dir: Path, *args: str, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run this rkt with `--dir=rkt_dir` (not through rktctl)."""
+        return subprocess.run(
+            [self.rkt, f"--dir={rkt_dir}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+        )
+
+    def pods(self, rkt_dir: Path) -> list[dict[str, Any]]:
+        """`rkt list --format=json`, `null` read as no pods."""
+        out = self.run(rkt_dir, "list", "--format=json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout or "null") or []
+
+    def prepare(self, rkt_dir: Path, *app_flags: str, image: str | None = None) -> str:
+        """`prepare --quiet` a pod of `image` (default: this backend's test image) by hand."""
+        out = self.run(
+            rkt_dir,
+            "--insecure-options=image",
+            "prepare",
+            "--quiet",
+            *self.stage1_flags(),
+            image or self.image("foreign"),
+            *app_flags,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        uuids = [ln.strip() for ln in out.stdout.splitlines() if fakerkt.is_uuid(ln.strip())]
+        assert uuids, out.stdout
+        return uuids[-1]
+
+    def run_detached(self, rkt_dir: Path, uuid: str, log_path: Path) -> subprocess.Popen[bytes]:
+        """`rkt run-prepared UUID` in its own session (as rktctl's detached launcher does)."""
+        with log_path.open("ab") as log:
+            return subprocess.Popen(
+                [self.rkt, f"--dir={rkt_dir}", "--insecure-options=image", "run-prepared", uuid],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env=self.env(),
+                start_new_session=True,
+            )
+
+    def cleanup(self, rkt_dir: Path) -> None:
+        """Stop every pod in `rkt_dir`, collect them and undo their mounts.
+
+        Only pods of this test's own `--dir` are touched; processes are ended by PID.
+        """
+        if not (rkt_dir / "pods").exists():
+            return
+        if self.is_fake:
+            from tests.integration.conftest import cleanup_rkt_dir
+
+            cleanup_rkt_dir(rkt_dir)
+            return
+        try:
+            pods = self.pods(rkt_dir)
+        except (AssertionError, OSError, ValueError, subprocess.SubprocessError):
+            pods = []
+        running = [p["name"] for p in pods if p.get("state") == "running"]
+        pids = [pid for pid in (_pod_pid(rkt_dir, uuid) for uuid in running) if pid]
+        for uuid in running:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                self.run(rkt_dir, "stop", "--force", uuid, timeout=STOP_TIMEOUT_S)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in pids:  # a host pod whose `rkt run` was killed leaves nspawn behind
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            self.run(rkt_dir, "gc", "--grace-period=0s", timeout=120)
+        unmount_below(rkt_dir)
+
+
+def _pod_pid(rkt_dir: Path, uuid: str) -> int | None:
+    """The pid rkt recorded for a running pod (fly: the app; host: systemd-nspawn)."""
+    for name in ("ppid", "pid"):
+        with contextlib.suppress(OSError, ValueError):
+            return int((rkt_dir / "pods" / "run" / uuid / name).read_text().strip())
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mounts_below(path: Path) -> list[str]:
+    """Mount points at or below `path`, deepest first."""
+    prefix = str(path.resolve())
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].replace("\\040", " ")
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return sorted(found, key=len, reverse=True)
+
+
+def unmount_below(path: Path) -> None:
+    """Lazily unmount whatever a pod left mounted below `path` (gc normally does it)."""
+    for point in mounts_below(path):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False, timeout=10)
+
+
+def make_backend(name: str) -> Backend:
+    """The Backend called `name`; fails with the reason when it cannot run here."""
+    reason = unavailable(name)
+    if reason is not None:
+        raise RuntimeError(reason)
+    if name == "fake":
+        return Backend(name=name, rkt=str(FAKE_RKT))
+    rkt = real_rkt()
+    assert rkt is not None
+    if name == "real-fly":
+        return Backend(name=name, rkt=rkt)
+    shim = () if pid1_is_systemd() else (str(NSPAWN_SHIM_DIR),)
+    return Backend(name=name, rkt=rkt, stage1=str(HOST_STAGE1), path_prefix=shim)
+
+
+def backend_or_skip(name: str) -> Backend:
+    """make_backend, or skip the test with the reason (fail under RKTCTL_REQUIRE_REAL_RKT)."""
+    reason = unavailable(name)
+    if reason is not None:
+        if os.environ.get("RKTCTL_REQUIRE_REAL_RKT") == "1":
+            pytest.fail(f"{name}: {reason} (RKTCTL_REQUIRE_REAL_RKT=1)")
+        pytest.skip(f"{name}: {reason}")
+    return make_backend(name)
