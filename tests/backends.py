@@ -114,6 +114,7 @@ def tests_image() -> str:
         version=IMAGE_VERSION,
         exec_=("/bin/sleep", "3600"),
         env={"PATH": "/bin"},
+        ports={"8080-tcp": 8080, "6379-tcp": 6379},
         files={"bin/busybox": BUSYBOX.read_bytes()},
         links={f"bin/{applet}": "busybox" for applet in APPLETS},
     )

@@ -1,4 +1,5 @@
-"""The `h` fixture: a Harness in a temp dir; afterwards every status file must match the schema."""
+"""The `h` fixture: a Harness on one backend in a temp dir; afterwards every status file must
+match the schema."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import Backend
 from tests.e2e.harness import Harness, harness
 from tests.statuscheck import assert_valid_status_dir
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    with harness(tmp_path) as instance:
+def h(tmp_path: Path, backend: Backend) -> Iterator[Harness]:
+    with harness(tmp_path, backend) as instance:
         yield instance
         if instance.proc is not None:
             instance.stop()  # SIGTERM: the pass in flight finishes and publishes its status

@@ -1,8 +1,10 @@
-"""Drive `rktctl run` as a subprocess against the fake rkt, in temp directories.
+"""Drive `rktctl run` as a subprocess against one backend's rkt, in temp directories.
 
-The harness never sleeps to "let things settle": every wait is `wait_for(predicate)`
-with a deadline, and a timeout reports the last value seen. Teardown kills the
-daemon by PID and force-stops every pod left in the test's rkt dir.
+The backend (tests/backends.py) is the fake or a real rkt with the fly or host stage1;
+scenarios are written once and run on each. The harness never sleeps to "let things
+settle": every wait is `wait_for(predicate)` with a deadline, and a timeout reports the
+last value seen. Teardown kills the daemon by PID and stops, collects and unmounts
+every pod left in the test's rkt dir.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.backends import Backend, make_backend
 from tests.fakes import fakerkt
-from tests.integration.conftest import cleanup_rkt_dir, fake_rkt_run
 
 REPO = Path(__file__).resolve().parents[2]
-FAKE_RKT = REPO / "tests" / "fakes" / "rkt"
 
 T = TypeVar("T")
 
@@ -56,26 +58,23 @@ def wait_for(
         time.sleep(interval)
 
 
-def list_pods(rkt_dir: Path) -> list[dict[str, Any]]:
-    out = fake_rkt_run(rkt_dir, "list", "--format=json")
-    assert out.returncode == 0, out.stderr
-    pods = json.loads(out.stdout)
-    return pods or []
-
-
 def pod_task(pod: dict[str, Any]) -> str | None:
     apps = pod.get("apps") or [{}]
     return (apps[0].get("user_annotations") or {}).get("rktctl.io/task")
 
 
-def pods_of(rkt_dir: Path, task: str, *states: str) -> list[dict[str, Any]]:
-    wanted = set(states) or {"running"}
-    return [p for p in list_pods(rkt_dir) if pod_task(p) == task and p["state"] in wanted]
+def subcommand_of(args: list[str]) -> str:
+    """rkt's subcommand in `args` (the argv after the program): the first non-flag word."""
+    words = [a for a in args if not a.startswith("-")]
+    if words[:1] == ["image"] and len(words) > 1:
+        return f"image {words[1]}"
+    return words[0] if words else ""
 
 
 def manifest_yaml(
     name: str,
     *,
+    image: str | None = None,
     command: str = "/bin/sleep",
     args: tuple[str, ...] = ("3600",),
     env: dict[str, str] | None = None,
@@ -88,7 +87,7 @@ def manifest_yaml(
         "apiVersion: rktctl.io/v1\nkind: Task\n"
         f"metadata:\n  name: {name}\n"
         "spec:\n  config:\n"
-        f"    image: example.com/{name}:1.0\n"
+        f"    image: {image or f'example.com/{name}:1.0'}\n"
         f"    command: {command}\n"
         f"    args: [{arg_list}]\n"
         f"  kill_timeout: 5s{env_block}\n{extra_spec}"
@@ -98,6 +97,7 @@ def manifest_yaml(
 @dataclass
 class Harness:
     root: Path
+    backend: Backend = field(default_factory=lambda: make_backend("fake"))
     desired: Path = field(init=False)
     rkt_dir: Path = field(init=False)
     status_dir: Path = field(init=False)
@@ -124,7 +124,7 @@ class Harness:
             "desired_dir": str(self.desired),
             "status_dir": str(self.status_dir),
             "state_dir": str(self.state_dir),
-            "rkt": str(FAKE_RKT),
+            **self.backend.config(),
             "rkt_dir": str(self.rkt_dir),
             "launcher": "detached",
             "resync_interval_s": 2.0,
@@ -153,10 +153,7 @@ class Harness:
     def start(self, *, extra_env: dict[str, str] | None = None, **settings: Any) -> None:
         if not self.config_path.exists() or settings:
             self.write_config(**settings)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RKTCTL_")}
-        # The fake rkt is `#!/usr/bin/env python3`: this interpreter's directory first on PATH
-        # (absolute: the daemon runs in another cwd) spares every rkt call a pyenv-style shim.
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env = self.backend.env({k: v for k, v in os.environ.items() if not k.startswith("RKTCTL_")})
         env.update(extra_env or {})
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -204,16 +201,43 @@ class Harness:
         return found
 
     def calls(self, subcommand: str | None = None) -> list[list[str]]:
-        """argv (after the program) of every finished fake rkt call, or of one subcommand."""
-        return [call["argv"] for call in fakerkt.calls(self.rkt_dir, subcommand)]
+        """argv (after the program) of every rkt call rktctl made, or of one subcommand.
+
+        The fake logs every call it ran; with a real rkt, the daemon's own `rkt_command`
+        debug lines say the same (env values redacted), one per call it made.
+        """
+        return [args for _t, args in self._calls(subcommand)]
 
     def prepare_times(self, task: str) -> list[float]:
-        """When the fake rkt was asked to prepare a pod of `task`, oldest first."""
+        """When rkt was asked to prepare a pod of `task`, oldest first (epoch seconds)."""
         stamp = f"--user-annotation=rktctl.io/task={task}"
-        return [float(c["t"]) for c in fakerkt.calls(self.rkt_dir, "prepare") if stamp in c["argv"]]
+        return [t for t, args in self._calls("prepare") if stamp in args]
+
+    def _calls(self, subcommand: str | None) -> list[tuple[float, list[str]]]:
+        if self.backend.is_fake:
+            return [(float(c["t"]), c["argv"]) for c in fakerkt.calls(self.rkt_dir, subcommand)]
+        found = []
+        for event in self.events("rkt_command"):
+            args = [str(a) for a in event.get("argv", [])[1:]]
+            if subcommand is None or subcommand_of(args) == subcommand:
+                stamp = datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00"))
+                found.append((stamp.timestamp(), args))
+        return found
 
     def add_fault(self, **rule: Any) -> None:
+        self.backend.skip_unless_fake("fault injection exists only in the fake rkt")
         fakerkt.add_fault(self.rkt_dir, **rule)
+
+    def manifest(self, name: str, **kw: Any) -> str:
+        """manifest_yaml() with this backend's image."""
+        return manifest_yaml(name, image=self.backend.image(name), **kw)
+
+    def list_pods(self) -> list[dict[str, Any]]:
+        return self.backend.pods(self.rkt_dir)
+
+    def pods_of(self, task: str, *states: str) -> list[dict[str, Any]]:
+        wanted = set(states) or {"running"}
+        return [p for p in self.list_pods() if pod_task(p) == task and p["state"] in wanted]
 
     def task_status(self, name: str) -> dict[str, Any] | None:
         path = self.status_dir / "tasks" / f"{name}.json"
@@ -229,16 +253,16 @@ class Harness:
         return path
 
     def running(self, task: str) -> list[dict[str, Any]]:
-        return pods_of(self.rkt_dir, task, "running")
+        return self.pods_of(task, "running")
 
     def cleanup(self) -> None:
         self.kill()
-        cleanup_rkt_dir(self.rkt_dir)
+        self.backend.cleanup(self.rkt_dir)
 
 
 @contextlib.contextmanager
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(tmp_path)
+def harness(tmp_path: Path, backend: Backend | None = None) -> Iterator[Harness]:
+    h = Harness(tmp_path, backend or make_backend("fake"))
     try:
         yield h
     finally:

@@ -12,16 +12,26 @@ from tests.e2e.harness import Harness, wait_for
 pytestmark = pytest.mark.e2e
 
 
-def _task(name: str, *, ports: str = "", port_map: str = "", extra: str = "", env: str = "") -> str:
+def _task(
+    h: Harness, name: str, *, ports: str = "", port_map: str = "", extra: str = "", env: str = ""
+) -> str:
     return (
         "apiVersion: rktctl.io/v1\nkind: Task\n"
         f"metadata:\n  name: {name}\n"
         "spec:\n  config:\n"
-        f"    image: example.com/{name}:1.0\n"
+        f"    image: {h.backend.image(name)}\n"
         "    command: /bin/sleep\n    args: ['3600']\n"
         f"{port_map}"
         f"  kill_timeout: 5s\n{ports}{env}{extra}"
     )
+
+
+def _pod_env(h: Harness, uuid: str) -> dict[str, str]:
+    """The app's environment as rkt recorded it in the pod manifest."""
+    out = h.backend.run(h.rkt_dir, "cat-manifest", uuid)
+    assert out.returncode == 0, out.stderr
+    app = json.loads(out.stdout)["apps"][0]["app"]
+    return {e["name"]: e["value"] for e in app.get("environment", [])}
 
 
 def _phase(h: Harness, name: str) -> str | None:
@@ -31,7 +41,7 @@ def _phase(h: Harness, name: str) -> str | None:
 def test_constraint_on_missing_meta_blocks_until_sighup_adds_it(h: Harness) -> None:
     h.start()
     constraint = "  constraints:\n    - {attribute: '${meta.role}', operator: '=', value: db}\n"
-    h.write_manifest("db.yaml", _task("db", extra=constraint))
+    h.write_manifest("db.yaml", _task(h, "db", extra=constraint))
     status = wait_for(
         lambda: _phase(h, "db") == "Blocked" and h.task_status("db"), what="db Blocked"
     )
@@ -48,7 +58,7 @@ def test_dynamic_port_survives_restart_and_replace(h: Harness) -> None:
     ports = "  resources:\n    ports:\n      http: {}\n"
     port_map = "    port_map: {http: '8080-tcp'}\n"
     h.start()
-    h.write_manifest("web.yaml", _task("web", ports=ports, port_map=port_map))
+    h.write_manifest("web.yaml", _task(h, "web", ports=ports, port_map=port_map))
     first = wait_for(lambda: h.running("web"), what="web running")[0]
     ports_file = h.state_dir / "ports.json"
     # Saved at the end of the pass that started the pod: it may trail the pod by a moment.
@@ -61,7 +71,7 @@ def test_dynamic_port_survives_restart_and_replace(h: Harness) -> None:
     assert low <= host_port <= high
     prepare = next(a for a in h.calls("prepare") if "rktctl.io/task=web" in " ".join(a))
     assert f"--port=8080-tcp:{host_port}" in prepare
-    assert f"--set-env=RKTCTL_HOST_PORT_http={host_port}" in prepare
+    assert _pod_env(h, first["name"])["RKTCTL_HOST_PORT_http"] == str(host_port)
 
     assert h.stop() == 0
     prepares = len(h.calls("prepare"))
@@ -71,7 +81,7 @@ def test_dynamic_port_survives_restart_and_replace(h: Harness) -> None:
     assert [p["name"] for p in h.running("web")] == [first["name"]]
 
     env = "  env: {EDITED: 'yes'}\n"
-    h.write_manifest("web.yaml", _task("web", ports=ports, port_map=port_map, env=env))
+    h.write_manifest("web.yaml", _task(h, "web", ports=ports, port_map=port_map, env=env))
     wait_for(
         lambda: [p for p in h.running("web") if p["name"] != first["name"]], what="the replacement"
     )
@@ -83,8 +93,8 @@ def test_dynamic_port_survives_restart_and_replace(h: Harness) -> None:
 def test_two_tasks_on_one_static_port_run_one_and_block_the_other(h: Harness) -> None:
     ports = "  resources:\n    ports:\n      db: {static: 16379}\n"
     port_map = "    port_map: {db: '6379-tcp'}\n"
-    h.write_manifest("a.yaml", _task("alpha", ports=ports, port_map=port_map))
-    h.write_manifest("b.yaml", _task("beta", ports=ports, port_map=port_map))
+    h.write_manifest("a.yaml", _task(h, "alpha", ports=ports, port_map=port_map))
+    h.write_manifest("b.yaml", _task(h, "beta", ports=ports, port_map=port_map))
     h.start()
     wait_for(lambda: h.running("alpha"), what="alpha running")
     status = wait_for(
