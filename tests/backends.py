@@ -11,6 +11,11 @@ backend, with the same assertions:
 - `real-host`: the same rkt with `--stage1-path=.../stage1-host.aci` (systemd-nspawn;
   own network namespace on CNI's `default` network; exit codes recorded).
 
+rktctl reaches a real rkt through tests/fakes/rktproxy.py, which passes every call
+through untouched but keeps the fake's call log and honours its fault rules, so a
+scenario that injects a fault or asserts on what rkt was asked to do runs unchanged on
+every backend. A test's own direct calls (`Backend.run`) go to the rkt itself.
+
 A real backend skips, with the reason and the fix, when there is no real rkt, when not
 root, or when its stage1 or a host package is missing (a developer's laptop). Under
 RKTCTL_REQUIRE_REAL_RKT=1 (set by .ci/run) that is a failure instead, so CI can never
@@ -27,6 +32,7 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -120,12 +126,26 @@ def tests_image() -> str:
     )
 
 
+@functools.cache
+def proxy_for(real: str) -> str:
+    """An executable that runs `real` through tests/fakes/rktproxy.py (one per session)."""
+    script = Path(tempfile.mkdtemp(prefix="rktctl-test-proxy-")) / "rkt"
+    proxy = FAKE_RKT.parent / "rktproxy.py"
+    command = " ".join(shlex.quote(str(p)) for p in (sys.executable, proxy, real))
+    script.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
 @dataclass(frozen=True)
 class Backend:
     """One rkt to test against; every method takes the test's own `--dir`."""
 
     name: str
     rkt: str
+    """The rkt rktctl runs: the fake, or the recording proxy in front of a real rkt."""
+    direct: str
+    """The rkt a test runs by hand (`run`): the fake, or the real rkt itself."""
     stage1: str | None = None
     """rktctl's `stage1` setting for this backend (None: rkt's default)."""
     path_prefix: tuple[str, ...] = ()
@@ -190,7 +210,7 @@ class Backend:
     ) -> subprocess.CompletedProcess[str]:
         """Run this rkt with `--dir=rkt_dir` (not through rktctl)."""
         return subprocess.run(
-            [self.rkt, f"--dir={rkt_dir}", *args],
+            [self.direct, f"--dir={rkt_dir}", *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -226,7 +246,7 @@ class Backend:
         """`rkt run-prepared UUID` in its own session (as rktctl's detached launcher does)."""
         with log_path.open("ab") as log:
             return subprocess.Popen(
-                [self.rkt, f"--dir={rkt_dir}", "--insecure-options=image", "run-prepared", uuid],
+                [self.direct, f"--dir={rkt_dir}", "--insecure-options=image", "run-prepared", uuid],
                 stdout=log,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
@@ -309,13 +329,15 @@ def make_backend(name: str) -> Backend:
     if reason is not None:
         raise RuntimeError(reason)
     if name == "fake":
-        return Backend(name=name, rkt=str(FAKE_RKT))
+        return Backend(name=name, rkt=str(FAKE_RKT), direct=str(FAKE_RKT))
     rkt = real_rkt()
     assert rkt is not None
     if name == "real-fly":
-        return Backend(name=name, rkt=rkt)
+        return Backend(name=name, rkt=proxy_for(rkt), direct=rkt)
     shim = () if pid1_is_systemd() else (str(NSPAWN_SHIM_DIR),)
-    return Backend(name=name, rkt=rkt, stage1=str(HOST_STAGE1), path_prefix=shim)
+    return Backend(
+        name=name, rkt=proxy_for(rkt), direct=rkt, stage1=str(HOST_STAGE1), path_prefix=shim
+    )
 
 
 def backend_or_skip(name: str) -> Backend:

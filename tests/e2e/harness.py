@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,14 +60,6 @@ def wait_for(
 def pod_task(pod: dict[str, Any]) -> str | None:
     apps = pod.get("apps") or [{}]
     return (apps[0].get("user_annotations") or {}).get("rktctl.io/task")
-
-
-def subcommand_of(args: list[str]) -> str:
-    """rkt's subcommand in `args` (the argv after the program): the first non-flag word."""
-    words = [a for a in args if not a.startswith("-")]
-    if words[:1] == ["image"] and len(words) > 1:
-        return f"image {words[1]}"
-    return words[0] if words else ""
 
 
 def manifest_yaml(
@@ -201,31 +192,19 @@ class Harness:
         return found
 
     def calls(self, subcommand: str | None = None) -> list[list[str]]:
-        """argv (after the program) of every rkt call rktctl made, or of one subcommand.
+        """argv (after the program) of every finished rkt call, or of one subcommand.
 
-        The fake logs every call it ran; with a real rkt, the daemon's own `rkt_command`
-        debug lines say the same (env values redacted), one per call it made.
+        From the fake's call log; a real rkt is reached through tests/fakes/rktproxy.py,
+        which keeps the same log.
         """
-        return [args for _t, args in self._calls(subcommand)]
+        return [call["argv"] for call in fakerkt.calls(self.rkt_dir, subcommand)]
 
     def prepare_times(self, task: str) -> list[float]:
         """When rkt was asked to prepare a pod of `task`, oldest first (epoch seconds)."""
         stamp = f"--user-annotation=rktctl.io/task={task}"
-        return [t for t, args in self._calls("prepare") if stamp in args]
-
-    def _calls(self, subcommand: str | None) -> list[tuple[float, list[str]]]:
-        if self.backend.is_fake:
-            return [(float(c["t"]), c["argv"]) for c in fakerkt.calls(self.rkt_dir, subcommand)]
-        found = []
-        for event in self.events("rkt_command"):
-            args = [str(a) for a in event.get("argv", [])[1:]]
-            if subcommand is None or subcommand_of(args) == subcommand:
-                stamp = datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00"))
-                found.append((stamp.timestamp(), args))
-        return found
+        return [float(c["t"]) for c in fakerkt.calls(self.rkt_dir, "prepare") if stamp in c["argv"]]
 
     def add_fault(self, **rule: Any) -> None:
-        self.backend.skip_unless_fake("fault injection exists only in the fake rkt")
         fakerkt.add_fault(self.rkt_dir, **rule)
 
     def manifest(self, name: str, **kw: Any) -> str:

@@ -119,8 +119,16 @@ def test_crashing_app_is_restarted_with_growing_delay(h: Harness) -> None:
         lambda: (s := h.task_status("crashy")) and s.get("restarts", 0) >= 2 and s,
         what="restarts counted",
     )
-    # Fly records no exit codes (the app is the rkt process): the crash is all it knows.
-    assert status["last_exit_code"] == (3 if h.backend.records_exit_codes else None)
+    # Status reports the exit code rkt recorded for the last crash. Fly records none (the
+    # app is the rkt process): the crash is all it knows.
+    removed = [e for e in h.events("pod_removed") if e.get("task") == "crashy"]
+    if h.backend.records_exit_codes:
+        # The real host stage1 under load has been seen to record 0 for one of these
+        # `exit 3` pods; what rktctl promises is to report what rkt recorded.
+        assert "3" in [e.get("exit_code") for e in removed]
+        assert status["last_exit_code"] in {int(e["exit_code"]) for e in removed}
+    else:
+        assert status["last_exit_code"] is None
     times = h.prepare_times("crashy")
     assert len(times) >= 5
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -306,8 +314,12 @@ def test_systemd_notifications_follow_the_daemon_lifecycle(h: Harness) -> None:
         ready_at = next(i for i, m in enumerate(received) if "READY=1" in m)
         assert ready_at < next(i for i, m in enumerate(received) if "RELOADING=1" in m)
         pod_dir = h.rkt_dir / "pods" / "run" / pod["name"]
-        # fly and the fake write `pid`; the host stage1 writes `ppid` (systemd-nspawn)
-        pid_file = next(f for f in (pod_dir / "pid", pod_dir / "ppid") if f.exists())
+        # fly and the fake write `pid`; the host stage1 writes `ppid` (systemd-nspawn), and
+        # only once the pod has booted, up to ~1 s after it reads running (FINDINGS)
+        pid_file = wait_for(
+            lambda: next((f for f in (pod_dir / "pid", pod_dir / "ppid") if f.exists()), None),
+            what="the pod's pid file",
+        )
         pid = int(pid_file.read_text().strip())
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         assert not [v for v in environ if v.startswith(b"NOTIFY_SOCKET=")]

@@ -1,7 +1,10 @@
-"""RktCli against the fake rkt: argv issued, error translation, lifecycle with real processes.
+"""RktCli against every backend: argv issued, error translation, lifecycle with real processes.
 
-Every test runs real subprocesses in a tmp `--dir`; what rkt was asked to do is read
-from the fake's call log, never from mocks. Waits poll with a deadline.
+Every test that talks to rkt runs on the fake, on real rkt with the fly stage1 and on
+real rkt with the host stage1 (tests/backends.py), in a tmp `--dir`. What rkt was asked
+to do is read from the call log (the fake's own, or the recording proxy's in front of
+real rkt), never from mocks; faults are injected the same way on both. Waits poll with
+a deadline.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,18 +47,85 @@ from controller.runtime import (
     clean_env,
     unit_name,
 )
+from tests.backends import Backend
 from tests.fakes import fakerkt
+from tests.integration.conftest import kill_launched
 
 T = TypeVar("T")
-IMAGE = "example.com/web:1.0"
 NO_SUCH_POD = PodUUID("0f0f0f0f-0000-4000-8000-000000000000")
 IGNORES_TERM = 'trap "" TERM; while :; do sleep 0.1; done'
 
 
-def spec(name: str = "web", **kw: Any) -> TaskSpec:
+@pytest.fixture
+def rkt_dir(tmp_path: Path, backend: Backend) -> Iterator[Path]:
+    """This test's rkt `--dir`; every pod in it is stopped, collected and unmounted after."""
+    path = tmp_path / "rkt"
+    path.mkdir()
+    yield path
+    backend.cleanup(path)
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, rkt_dir: Path, backend: Backend) -> Callable[..., Config]:
+    """Configs for this test's backend (overrides the fake-only one of conftest)."""
+
+    def make(**overrides: Any) -> Config:
+        values: dict[str, Any] = {
+            **backend.config(),
+            "rkt_dir": str(rkt_dir),
+            "rkt_local_config": str(tmp_path / "rkt-local-config"),
+            "desired_dir": str(tmp_path / "desired"),
+            "status_dir": str(tmp_path / "status"),
+            "state_dir": str(tmp_path / "state"),
+            "launcher": "detached",
+            "command_timeout_s": 30.0,
+            "prepare_timeout_s": 60.0,
+        }
+        values.update(overrides)
+        return Config(**values)
+
+    return make
+
+
+@pytest.fixture
+def rkt_config(make_config: Callable[..., Config]) -> Config:
+    """The default Config for this test's backend."""
+    return make_config()
+
+
+@pytest.fixture
+def make_rkt_cli(
+    make_config: Callable[..., Config], backend: Backend
+) -> Iterator[Callable[..., RktCli]]:
+    """RktCli factory on this test's backend (its PATH, e.g. the nspawn shim, included)."""
+    made: list[RktCli] = []
+
+    def make(cfg: Config | None = None, **kwargs: Any) -> RktCli:
+        kwargs.setdefault("environ", backend.env())
+        cli = RktCli(cfg or make_config(), **kwargs)
+        made.append(cli)
+        return cli
+
+    yield make
+    for cli in made:
+        if isinstance(cli.launcher, DetachedLauncher):
+            kill_launched(cli.launcher)
+
+
+@pytest.fixture
+def spec(backend: Backend) -> Callable[..., TaskSpec]:
+    """TaskSpec factory: a long sleep of this backend's test image."""
+
+    def make(name: str = "web", **kw: Any) -> TaskSpec:
+        return _spec(backend.image(name), name, **kw)
+
+    return make
+
+
+def _spec(image: str, name: str = "web", **kw: Any) -> TaskSpec:
     values: dict[str, Any] = {
         "name": TaskName(name),
-        "image": IMAGE,
+        "image": image,
         "spec_hash": SpecHash(f"sha256-{name}"),
         "command": "/bin/sleep",
         "args": ("1000",),
@@ -107,17 +177,21 @@ def state_of(cli: RktCli, uuid: PodUUID) -> PodState | None:
 # --- fingerprint and argv -------------------------------------------------------------
 
 
-def test_version_is_the_fingerprint(rkt_cli: RktCli, rkt_dir: Path, fake_config: Config) -> None:
+def test_version_is_the_fingerprint(rkt_cli: RktCli, rkt_dir: Path, rkt_config: Config) -> None:
     assert rkt_cli.version() == {
         "driver.rkt": "1",
         "driver.rkt.version": "1.30.0",
         "driver.rkt.appc.version": "0.8.11",
     }
-    assert fakerkt.calls(rkt_dir)[-1]["argv"] == [*fake_config.rkt_global_args(), "version"]
+    assert fakerkt.calls(rkt_dir)[-1]["argv"] == [*rkt_config.rkt_global_args(), "version"]
 
 
 def test_prepare_issues_exactly_the_builders_argv_and_stamps_the_pod(
-    rkt_cli: RktCli, rkt_dir: Path, fake_config: Config, tmp_path: Path
+    rkt_cli: RktCli,
+    rkt_dir: Path,
+    rkt_config: Config,
+    tmp_path: Path,
+    spec: Callable[..., TaskSpec],
 ) -> None:
     task = spec(
         env=frozen_map({"GREETING": "hello"}),
@@ -125,9 +199,9 @@ def test_prepare_issues_exactly_the_builders_argv_and_stamps_the_pod(
     )
     uuid = rkt_cli.prepare(task, extra_env={"RKTCTL_PORT_HTTP": "8080"})
     expected = rktargs.prepare_argv(
-        task, argv_options(fake_config, extra_env={"RKTCTL_PORT_HTTP": "8080"})
+        task, argv_options(rkt_config, extra_env={"RKTCTL_PORT_HTTP": "8080"})
     )
-    assert expected[0] == fake_config.rkt
+    assert expected[0] == rkt_config.rkt
     assert subcommand_calls(rkt_dir, "prepare") == [list(expected[1:])]
     pods = {p.uuid: p for p in rkt_cli.list_pods().pods}
     assert (pods[uuid].state, pods[uuid].task, pods[uuid].spec_hash) == (
@@ -137,7 +211,9 @@ def test_prepare_issues_exactly_the_builders_argv_and_stamps_the_pod(
     )
 
 
-def test_rkt_command_log_line_per_call_with_env_values_redacted(rkt_cli: RktCli) -> None:
+def test_rkt_command_log_line_per_call_with_env_values_redacted(
+    rkt_cli: RktCli, spec: Callable[..., TaskSpec]
+) -> None:
     task = spec(env=frozen_map({"TOKEN": "s3cr3t"}))
     with capture_logs() as logs:
         rkt_cli.prepare(task)
@@ -152,7 +228,9 @@ def test_rkt_command_log_line_per_call_with_env_values_redacted(rkt_cli: RktCli)
 # --- lifecycle with real processes -----------------------------------------------------
 
 
-def test_prepared_running_stopped_removed(rkt_cli: RktCli, rkt_dir: Path) -> None:
+def test_prepared_running_stopped_removed(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+) -> None:
     task = spec()
     uuid = rkt_cli.prepare(task)
     assert state_of(rkt_cli, uuid) is PodState.PREPARED
@@ -176,7 +254,9 @@ def test_prepared_running_stopped_removed(rkt_cli: RktCli, rkt_dir: Path) -> Non
     assert uuid not in {p.uuid for p in rkt_cli.list_pods().pods}
 
 
-def test_crashing_app_exit_code_is_visible(rkt_cli: RktCli) -> None:
+def test_crashing_app_exit_code_is_visible(
+    rkt_cli: RktCli, spec: Callable[..., TaskSpec], backend: Backend
+) -> None:
     task = spec(command="/bin/sh", args=("-c", "sleep 0.2; exit 3"))
     uuid = run_task(rkt_cli, task)
 
@@ -185,11 +265,15 @@ def test_crashing_app_exit_code_is_visible(rkt_cli: RktCli) -> None:
         return pod if pod and pod.state is PodState.EXITED else None
 
     pod = wait_for(exited, what="the pod to exit")
-    assert pod.exit_code == 3
-    assert [a.exit_code for a in pod.apps] == [3]
+    # fly records no exit codes: the app is the rkt process itself (FINDINGS 2)
+    expected = 3 if backend.records_exit_codes else None
+    assert pod.exit_code == expected
+    assert [a.exit_code for a in pod.apps] == [expected]
 
 
-def test_stop_escalates_to_force_after_kill_timeout(rkt_cli: RktCli, rkt_dir: Path) -> None:
+def test_stop_escalates_to_force_after_kill_timeout(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+) -> None:
     task = spec(command="/bin/sh", args=("-c", IGNORES_TERM))
     uuid = run_task(rkt_cli, task)
     rkt_cli.stop(uuid, kill_timeout_s=0.5)
@@ -202,7 +286,7 @@ def test_stop_escalates_to_force_after_kill_timeout(rkt_cli: RktCli, rkt_dir: Pa
 
 @pytest.mark.parametrize("target", ["exited", "unknown"])
 def test_stop_of_a_stopped_or_unknown_pod_is_success(
-    rkt_cli: RktCli, rkt_dir: Path, target: str
+    rkt_cli: RktCli, rkt_dir: Path, target: str, spec: Callable[..., TaskSpec]
 ) -> None:
     if target == "exited":
         uuid = run_task(rkt_cli, spec())
@@ -214,7 +298,7 @@ def test_stop_of_a_stopped_or_unknown_pod_is_success(
     assert [argv[-2:] for argv in subcommand_calls(rkt_dir, "stop")[before:]] == [["stop", uuid]]
 
 
-def test_stop_of_a_prepared_pod_is_success(rkt_cli: RktCli) -> None:
+def test_stop_of_a_prepared_pod_is_success(rkt_cli: RktCli, spec: Callable[..., TaskSpec]) -> None:
     uuid = rkt_cli.prepare(spec())
     rkt_cli.stop(uuid, kill_timeout_s=1)
     assert state_of(rkt_cli, uuid) is PodState.PREPARED
@@ -225,13 +309,15 @@ def test_remove_and_status_of_an_unknown_pod(rkt_cli: RktCli) -> None:
     assert rkt_cli.status(NO_SUCH_POD) is None
 
 
-def test_remove_of_a_prepared_pod(rkt_cli: RktCli) -> None:
+def test_remove_of_a_prepared_pod(rkt_cli: RktCli, spec: Callable[..., TaskSpec]) -> None:
     uuid = rkt_cli.prepare(spec())
     rkt_cli.remove(uuid)
     assert rkt_cli.status(uuid) is None
 
 
-def test_remove_is_retried_once(rkt_cli: RktCli, rkt_dir: Path) -> None:
+def test_remove_is_retried_once(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+) -> None:
     uuid = run_task(rkt_cli, spec())
     rkt_cli.stop(uuid, kill_timeout_s=10)
     fakerkt.add_fault(rkt_dir, cmd="rm", exit=254, stderr="rm: transient failure\n", times=1)
@@ -240,7 +326,9 @@ def test_remove_is_retried_once(rkt_cli: RktCli, rkt_dir: Path) -> None:
     assert rkt_cli.status(uuid) is None
 
 
-def test_remove_of_a_running_pod_fails_after_the_retry(rkt_cli: RktCli, rkt_dir: Path) -> None:
+def test_remove_of_a_running_pod_fails_after_the_retry(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+) -> None:
     uuid = run_task(rkt_cli, spec())
     with pytest.raises(RktCommandFailed, match="rm exited 254") as info:
         rkt_cli.remove(uuid)
@@ -248,7 +336,9 @@ def test_remove_of_a_running_pod_fails_after_the_retry(rkt_cli: RktCli, rkt_dir:
     assert len(subcommand_calls(rkt_dir, "rm")) == 2
 
 
-def test_gc_collects_exited_pods(rkt_cli: RktCli, rkt_dir: Path) -> None:
+def test_gc_collects_exited_pods(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+) -> None:
     uuid = run_task(rkt_cli, spec())
     rkt_cli.stop(uuid, kill_timeout_s=10)
     rkt_cli.gc(grace_period_s=0)
@@ -256,7 +346,9 @@ def test_gc_collects_exited_pods(rkt_cli: RktCli, rkt_dir: Path) -> None:
     assert rkt_cli.status(uuid) is None
 
 
-def test_run_prepared_of_a_pod_that_is_not_prepared_is_a_launch_error(rkt_cli: RktCli) -> None:
+def test_run_prepared_of_a_pod_that_is_not_prepared_is_a_launch_error(
+    rkt_cli: RktCli, spec: Callable[..., TaskSpec]
+) -> None:
     task = spec()
     uuid = run_task(rkt_cli, task)
     rkt_cli.stop(uuid, kill_timeout_s=10)
@@ -265,7 +357,7 @@ def test_run_prepared_of_a_pod_that_is_not_prepared_is_a_launch_error(rkt_cli: R
 
 
 def test_run_prepared_that_dies_before_the_pod_runs_is_a_launch_error(
-    rkt_cli: RktCli, rkt_dir: Path
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
 ) -> None:
     task = spec()
     uuid = rkt_cli.prepare(task)
@@ -275,7 +367,9 @@ def test_run_prepared_that_dies_before_the_pod_runs_is_a_launch_error(
     assert state_of(rkt_cli, uuid) is PodState.PREPARED
 
 
-def test_run_prepared_of_an_unknown_pod_is_a_launch_error(rkt_cli: RktCli) -> None:
+def test_run_prepared_of_an_unknown_pod_is_a_launch_error(
+    rkt_cli: RktCli, spec: Callable[..., TaskSpec]
+) -> None:
     with pytest.raises(LaunchError, match="is gone, not prepared"):
         rkt_cli.run_prepared(spec(), NO_SUCH_POD)
 
@@ -316,7 +410,9 @@ def test_timeout_kills_the_command_and_raises(
     assert cli.list_pods().pods == ()  # the fault fired once; rkt works again
 
 
-def test_non_zero_exit_carries_returncode_and_stderr_tail(rkt_cli: RktCli, rkt_dir: Path) -> None:
+def test_non_zero_exit_carries_returncode_and_stderr_tail(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+) -> None:
     fakerkt.add_fault(
         rkt_dir, cmd="prepare", exit=254, stderr="prepare: error finding images: boom\n"
     )
@@ -334,7 +430,9 @@ def test_garbage_output_is_rkt_output_error(rkt_cli: RktCli, rkt_dir: Path) -> N
         rkt_cli.list_pods()
 
 
-def test_spec_rkt_cannot_express_is_a_manifest_error(rkt_cli: RktCli, rkt_dir: Path) -> None:
+def test_spec_rkt_cannot_express_is_a_manifest_error(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+) -> None:
     with pytest.raises(ManifestError, match="---"):
         rkt_cli.prepare(spec(args=("a", "---")))
     assert subcommand_calls(rkt_dir, "prepare") == []
@@ -344,14 +442,20 @@ def test_spec_rkt_cannot_express_is_a_manifest_error(rkt_cli: RktCli, rkt_dir: P
 
 
 def test_trust_runs_once_per_prefix_and_is_remembered(
-    rkt_cli: RktCli, rkt_dir: Path, fake_config: Config, make_rkt_cli: Callable[..., RktCli]
+    backend: Backend,
+    rkt_cli: RktCli,
+    rkt_dir: Path,
+    rkt_config: Config,
+    make_rkt_cli: Callable[..., RktCli],
+    spec: Callable[..., TaskSpec],
 ) -> None:
+    backend.skip_unless_fake("rkt trust discovers keys over HTTPS, and this machine has no network")
     task = spec(trust_prefix="example.com/web")
     rkt_cli.prepare(task)
     rkt_cli.prepare(task)
     assert subcommand_calls(rkt_dir, "trust") == [
         [
-            *fake_config.rkt_global_args(),
+            *rkt_config.rkt_global_args(),
             "--debug=false",
             "trust",
             "--prefix=example.com/web",
@@ -362,11 +466,14 @@ def test_trust_runs_once_per_prefix_and_is_remembered(
     assert len(subcommand_calls(rkt_dir, "trust")) == 1
     make_rkt_cli().prepare(spec(trust_prefix="example.com/other"))
     assert len(subcommand_calls(rkt_dir, "trust")) == 2
-    cache = json.loads((Path(fake_config.state_dir) / "trusted-prefixes.json").read_text())
+    cache = json.loads((Path(rkt_config.state_dir) / "trusted-prefixes.json").read_text())
     assert {e["prefix"] for e in cache["trusted"]} == {"example.com/web", "example.com/other"}
 
 
-def test_failed_trust_is_not_remembered(rkt_cli: RktCli, rkt_dir: Path) -> None:
+def test_failed_trust_is_not_remembered(
+    backend: Backend, rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+) -> None:
+    backend.skip_unless_fake("rkt trust discovers keys over HTTPS, and this machine has no network")
     fakerkt.add_fault(
         rkt_dir, cmd="trust", exit=254, stderr="trust: error determining key location\n", times=1
     )
@@ -399,7 +506,9 @@ def test_clean_env_keeps_only_the_allow_list() -> None:
     assert "PATH" in clean_env({})
 
 
-def test_rkt_processes_get_the_scrubbed_env(make_rkt_cli: Callable[..., RktCli]) -> None:
+def test_rkt_processes_get_the_scrubbed_env(
+    make_rkt_cli: Callable[..., RktCli], spec: Callable[..., TaskSpec]
+) -> None:
     environ = {
         **os.environ,
         "NOTIFY_SOCKET": "/run/systemd/notify",
@@ -425,10 +534,12 @@ def test_rkt_processes_get_the_scrubbed_env(make_rkt_cli: Callable[..., RktCli])
     cli.stop(uuid, kill_timeout_s=10)
 
 
-def test_pod_output_goes_to_the_per_pod_log_file(rkt_cli: RktCli, fake_config: Config) -> None:
+def test_pod_output_goes_to_the_per_pod_log_file(
+    rkt_cli: RktCli, rkt_config: Config, spec: Callable[..., TaskSpec]
+) -> None:
     task = spec(command="/bin/sh", args=("-c", "echo hello-from-app; sleep 1000"))
     uuid = run_task(rkt_cli, task)
-    log_path = Path(fake_config.state_dir) / "logs" / f"web-{uuid[:8]}.log"
+    log_path = Path(rkt_config.state_dir) / "logs" / f"web-{uuid[:8]}.log"
     wait_for(
         lambda: log_path.exists() and "hello-from-app" in log_path.read_text(),
         what="the app's output in the pod log",
@@ -458,7 +569,9 @@ def _fake_processes_in(rkt_dir: Path) -> list[int]:
     return found
 
 
-def test_no_process_is_left_behind_after_stop(rkt_cli: RktCli, rkt_dir: Path) -> None:
+def test_no_process_is_left_behind_after_stop(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+) -> None:
     marker = frozen_map({"LEFTOVER_MARKER": str(rkt_dir)})
     uuids = [run_task(rkt_cli, spec(f"t{i}", env=marker)) for i in range(3)]
     assert _fake_processes_in(rkt_dir)
