@@ -295,13 +295,12 @@ def _pod_pid(rkt_dir: Path, uuid: str) -> int | None:
 
 
 def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its parent to reap it counts as ended)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True
+    return state != "Z"
 
 
 def mounts_below(path: Path) -> list[str]:

@@ -2238,11 +2238,9 @@ def load_pod_manifest_file(ctx: Ctx, path: str) -> tuple[dict, list[dict]]:
         image = app.get("image") or {}
         found = store_get(ctx.data_dir, str(image.get("id", "")))
         if found is None:
-            name = str(image.get("name") or app.get("name") or "app")
-            found = {
-                "id": image.get("id", ""),
-                "manifest": synth_manifest(name, "latest", str(app.get("name"))),
-            }
+            # Real rkt 1.30 refuses an image ID that is not in its store, after the pod
+            # dir exists: the pod is left behind as `aborted prepare`.
+            raise RktError("no image IDs found")
         images.append(found)
     return manifest, images
 
