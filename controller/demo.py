@@ -195,7 +195,7 @@ class _Demo:
         for path in sorted(self.desired.glob("*.yaml")):
             spec = manifest.parse_manifest(path.read_bytes(), source=str(path))
             for volume in spec.volumes:
-                if not volume.host.startswith("${"):
+                if "${" not in volume.host:  # variables are resolved only at start time
                     host = rktargs.host_path(spec.name, volume, data_dir)
                     Path(host).mkdir(parents=True, exist_ok=True)
 
@@ -288,20 +288,20 @@ class _Demo:
     def _rkt(
         self, *args: str, capture: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        """Run rkt on the demo's own `--dir` (and nothing else)."""
-        return subprocess.run(
-            [self.rkt.rkt, f"--dir={self.rkt_dir}", *args],
-            capture_output=capture,
-            text=True,
-            env=self.env,
-            timeout=timeout,
-            check=False,
-        )
+        """Run rkt on the demo's own `--dir` (and nothing else); a hang or a missing binary
+        is a failed call (254, the reason on stderr), so cleanup always goes on."""
+        argv = [self.rkt.rkt, f"--dir={self.rkt_dir}", *args]
+        try:
+            return subprocess.run(
+                argv, capture_output=capture, text=True, env=self.env, timeout=timeout, check=False
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return subprocess.CompletedProcess(argv, 254, "", str(exc))
 
     def _pods(self) -> list[dict[str, Any]]:
         try:
             pods = json.loads(self._rkt("list", "--format=json").stdout or "null")
-        except (ValueError, OSError, subprocess.SubprocessError):
+        except ValueError:
             return []
         return pods if isinstance(pods, list) else []
 
@@ -313,7 +313,7 @@ class _Demo:
             self.proc.wait(timeout=10)
         if not (self.rkt_dir / "pods").exists():
             return
-        running = [p["name"] for p in self._pods() if p.get("state") == "running"]
+        running = self._running()
         if self.rkt.is_fake:
             if running:
                 self._rkt("stop", "--force", *running)
