@@ -34,8 +34,13 @@ $(STAMP): pyproject.toml $(LOCK)
 
 venv: $(STAMP)
 
+# `make demo` drives the bundled fake rkt. As root where rkt is installed,
+# `make demo RKT=rkt` runs the same demo on it (STAGE1=fly, the default, host, or the
+# path of a stage1 ACI), with a busybox image the demo builds (apt-get install busybox-static).
+RKT    ?=
+STAGE1 ?=
 demo: $(STAMP)
-	$(RUN) $(VENV)/bin/python -m controller.demo
+	$(RUN) $(VENV)/bin/python -m controller.demo $(if $(RKT),--rkt '$(RKT)') $(if $(STAGE1),--stage1 '$(STAGE1)')
 
 test: $(STAMP)
 	$(RUN) $(VENV)/bin/python -m pytest -q

@@ -123,6 +123,13 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(args.config, overrides=_overrides(args))
 
 
+def _config_source(args: argparse.Namespace) -> str | None:
+    """The config file this command read (for status documents and logs), or None."""
+    from controller.config import config_source
+
+    return config_source(args.config)
+
+
 def _configure_logs(cfg: Config) -> None:
     from controller import logs
 
@@ -148,7 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     _configure_logs(cfg)
-    return Daemon(cfg, config_path=args.config, load=lambda: _load(args)).run()
+    return Daemon(cfg, config_path=_config_source(args), load=lambda: _load(args)).run()
 
 
 def _add_reconcile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -170,7 +177,10 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     reconciler = Reconciler(cfg, make_runtime(cfg))
     report = reconciler.run_pass("startup")
     info = process_info(
-        cfg, config_path=args.config, started_at=report.started_at, node=reconciler.node_attributes
+        cfg,
+        config_path=_config_source(args),
+        started_at=report.started_at,
+        node=reconciler.node_attributes,
     )
     StatusWriter(cfg.status_dir).publish(report, daemon=info, now=report.finished_at)
     _print_report_summary(report)

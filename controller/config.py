@@ -160,7 +160,7 @@ def load_config(
     error. Raise ConfigError for unreadable or invalid config.
     """
     env = dict(os.environ if environ is None else environ)
-    explicit = path or env.get(ENV_PREFIX + "CONFIG")
+    explicit = _explicit_path(path, env)
     config_path = Path(explicit or DEFAULT_CONFIG_PATH)
     mapping: dict[str, Any] = {}
     try:
@@ -173,6 +173,26 @@ def load_config(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{config_path}: invalid TOML: {exc}"]) from exc
     return parse_config(mapping, env, overrides, source=str(config_path))
+
+
+def config_source(
+    path: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """Return the absolute path of the file load_config(path) reads, or None if it reads none.
+
+    That is `path`, else $RKTCTL_CONFIG, else the default file when it exists. Absolute,
+    because the status documents that name it are read from other working directories.
+    """
+    env = os.environ if environ is None else environ
+    explicit = _explicit_path(path, env)
+    if explicit:
+        return str(Path(explicit).absolute())  # not resolve(): keep symlinks as named
+    return DEFAULT_CONFIG_PATH if Path(DEFAULT_CONFIG_PATH).is_file() else None
+
+
+def _explicit_path(path: str | None, env: Mapping[str, str]) -> str | None:
+    """The config file named by the caller (a flag) or by $RKTCTL_CONFIG, if any."""
+    return path or env.get(ENV_PREFIX + "CONFIG") or None
 
 
 def _from_env_text(key: str, text: str) -> Any:

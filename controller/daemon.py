@@ -140,6 +140,10 @@ class Daemon:
             log.info("daemon_stopping", signal=self._stop_signal)
             if self._watcher is not None:
                 self._watcher.stop()
+            try:
+                self._status.publish_stopped()
+            except StatusWriteError as exc:
+                log.error("status_write_failed", path=self.cfg.status_dir, error=str(exc))
         log.info("daemon_stopped", exit_code=0)
         return 0
 

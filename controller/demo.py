@@ -1,16 +1,21 @@
-"""A live demo: the daemon converges a temp host (bundled fake rkt) to `desired/`.
+"""A live demo: the daemon converges a temp host to `desired/`, on the fake rkt or a real one.
 
-SHELL, a script for people (`make demo` / `python -m controller.demo`). It copies
-the example manifests into a temp directory, runs `rktctl run` against the fake
-rkt from `tests/fakes/rkt` (real processes, a temp `--dir`), waits until every
-task is up, edits one manifest and shows the pod being replaced, then stops the
-daemon with SIGTERM (pods keep running, as in production) and finally cleans up
-the demo's pods and files. Nothing outside the temp directory is touched.
+SHELL, a script for people: `make demo` (the bundled fake, tests/fakes/rkt) or, as
+root where rkt is installed, `make demo RKT=rkt [STAGE1=fly|host|/path/stage1.aci]`
+(`python -m controller.demo --rkt ... --stage1 ...`). It copies the example manifests
+into a temp directory, runs `rktctl run` with its own rkt `--dir` there, waits until
+every task is up, edits one manifest and shows the pod being replaced, then stops the
+daemon with SIGTERM (pods keep running, as in production) and cleans up the demo's pods
+and files (on a real rkt: `rkt gc` of its own `--dir`, and no mount left). A real rkt
+has no network here: `demosetup` checks the host first, builds the demo's busybox image
+and adapts the manifests to it. Nothing outside the temp directory is touched but what
+rkt itself does for a pod (cgroups, CNI).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -23,25 +28,44 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from controller import aci
+from controller.demosetup import (
+    DEFAULT_FAKE,
+    IMAGE_NAME,
+    IMAGE_VERSION,
+    REPO,
+    DemoRkt,
+    adapt_manifest,
+    build_image,
+    check_rkt,
+)
 from controller.statusfiles import StatusFileError, read_task_statuses
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_FAKE = REPO / "tests" / "fakes" / "rkt"
-SETTLED_PHASES = {"Running", "Exited"}
+NSPAWN_PROPAGATE = Path("/run/systemd/nspawn/propagate")
+SETTLED_PHASES = {"Running", "Exited", "Invalid", "Blocked"}
+STOP_TIMEOUT_S = 30.0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m controller.demo", description=__doc__)
-    parser.add_argument("--rkt", default=str(DEFAULT_FAKE), help="rkt binary (default: the fake)")
+    parser.add_argument(
+        "--rkt", default=str(DEFAULT_FAKE), help="rkt binary (default: the bundled fake)"
+    )
+    parser.add_argument(
+        "--stage1",
+        help="real rkt only: fly (default), host, or the path of a stage1 ACI",
+    )
     parser.add_argument("--desired", default=str(REPO / "desired"), help="example manifests")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
-    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--timeout", type=float, default=90.0)
     args = parser.parse_args(argv)
-    if not Path(args.rkt).exists():
-        print(f"demo: rkt binary {args.rkt} not found (run from a checkout of rktctl)")
+    real, problems = check_rkt(args.rkt, args.stage1)
+    if problems:
+        for problem in problems:
+            print(f"demo: {problem}", file=sys.stderr)
         return 1
     root = Path(tempfile.mkdtemp(prefix="rktctl-demo-"))
-    demo = _Demo(root, Path(args.rkt), Path(args.desired), args.timeout)
+    demo = _Demo(root, real, Path(args.desired), args.timeout)
     try:
         return demo.run()
     finally:
@@ -53,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class _Demo:
-    def __init__(self, root: Path, rkt: Path, examples: Path, timeout: float) -> None:
+    def __init__(self, root: Path, rkt: DemoRkt, examples: Path, timeout: float) -> None:
         self.root = root
         self.rkt = rkt
         self.examples = examples
@@ -61,33 +85,21 @@ class _Demo:
         self.desired = root / "desired"
         self.rkt_dir = root / "rkt"
         self.status_dir = root / "status"
+        self.state_dir = root / "state"
         self.config = root / "config.toml"
         self.log = root / "daemon.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        path = [*rkt.path_prefix, os.environ.get("PATH", "")]
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RKTCTL_")}
+        self.env["PATH"] = os.pathsep.join(p for p in path if p)
 
     def run(self) -> int:
-        _say(f"demo directory: {self.root}")
-        self.desired.mkdir()
-        manifests = sorted(self.examples.glob("*.yaml"))
-        for path in manifests:
-            shutil.copy(path, self.desired / path.name)
-        _say(f"copied {len(manifests)} example manifests: " + ", ".join(p.name for p in manifests))
-        self.config.write_text(
-            "\n".join(
-                [
-                    f'desired_dir = "{self.desired}"',
-                    f'status_dir = "{self.status_dir}"',
-                    f'state_dir = "{self.root / "state"}"',
-                    f'rkt = "{self.rkt}"',
-                    f'rkt_dir = "{self.rkt_dir}"',
-                    f'rkt_local_config = "{self.root / "rkt-config"}"',
-                    "resync_interval_s = 5",
-                    "gc_interval_s = 0",
-                    'log_format = "json"',
-                ]
-            )
-            + "\n"
-        )
+        where = "the bundled fake rkt" if self.rkt.is_fake else f"{self.rkt.rkt}"
+        if self.rkt.stage1:
+            where += f", stage1 {self.rkt.stage1}"
+        _say(f"demo directory: {self.root}; rkt: {where}")
+        self._write_config()
+        self._write_manifests()
         self._start_daemon()
         started = time.monotonic()
         tasks = self._wait(self._all_settled, "every task settled")
@@ -122,15 +134,79 @@ class _Demo:
 
     # --- steps --------------------------------------------------------------------------
 
+    def _write_config(self) -> None:
+        settings: dict[str, object] = {
+            "desired_dir": str(self.desired),
+            "status_dir": str(self.status_dir),
+            "state_dir": str(self.state_dir),
+            "rkt": self.rkt.rkt,
+            "rkt_dir": str(self.rkt_dir),
+            "rkt_local_config": str(self.root / "rkt-config"),
+            "resync_interval_s": 5,
+            "gc_interval_s": 0,
+            "log_format": "json",
+        }
+        if self.rkt.stage1:
+            settings["stage1"] = self.rkt.stage1
+        self.config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))
+
+    def _write_manifests(self) -> None:
+        import yaml
+
+        self.desired.mkdir()
+        manifests = sorted(self.examples.glob("*.yaml"))
+        if self.rkt.is_fake:  # the fake "fetches" any image name and runs no real image
+            for path in manifests:
+                shutil.copy(path, self.desired / path.name)
+            _say(
+                f"copied {len(manifests)} example manifests: "
+                + ", ".join(p.name for p in manifests)
+            )
+            return
+        image = self._build_image()
+        host_root = self.root / "host"
+        for path in manifests:
+            doc, notes = adapt_manifest(
+                yaml.safe_load(path.read_text()),
+                image=image,
+                fly=self.rkt.fly,
+                host_root=str(host_root),
+            )
+            (self.desired / path.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+            _say(f"{path.name}: the demo image" + "".join(f"; {n}" for n in notes))
+        self._make_volume_dirs(host_root)
+
+    def _build_image(self) -> str:
+        path = build_image(self.root / "demo.aci")
+        _say(f"built the demo image {IMAGE_NAME}:{IMAGE_VERSION} from {aci.BUSYBOX}: {path}")
+        return path
+
+    def _make_volume_dirs(self, host_root: Path) -> None:
+        """Create every volume's host directory, as an operator provisions a host's data.
+
+        Real rkt refuses a host path that does not exist; the moved absolute ones and
+        the tasks' relative (per-task) ones start empty.
+        """
+        from controller import manifest, rktargs
+        from controller.config import load_config
+        from controller.runtime import argv_options
+
+        data_dir = argv_options(load_config(str(self.config))).task_data_dir
+        for path in sorted(self.desired.glob("*.yaml")):
+            spec = manifest.parse_manifest(path.read_bytes(), source=str(path))
+            for volume in spec.volumes:
+                if "${" not in volume.host:  # variables are resolved only at start time
+                    host = rktargs.host_path(spec.name, volume, data_dir)
+                    Path(host).mkdir(parents=True, exist_ok=True)
+
     def _start_daemon(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RKTCTL_")}
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "controller", "run", "--config", str(self.config)],
                 stdout=log,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
-                env=env,
+                env=self.env,
             )
         _say(f"started `rktctl run` (pid {self.proc.pid}); logs: {self.log}")
 
@@ -138,7 +214,7 @@ class _Demo:
         if self.proc is None:
             return 0
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=30)
+        code = self.proc.wait(timeout=60)
         self.proc = None
         return code
 
@@ -153,9 +229,7 @@ class _Demo:
         expected = len(list(self.desired.glob("*.yaml")))
         if len(docs) < expected:
             return None
-        if all(
-            d.get("phase") in SETTLED_PHASES or d.get("phase") == "Invalid" for d in docs.values()
-        ):
+        if all(d.get("phase") in SETTLED_PHASES for d in docs.values()):
             return docs
         return None
 
@@ -199,43 +273,95 @@ class _Demo:
         return None
 
     def _show_status(self) -> None:
-        print()
+        print(flush=True)
         subprocess.run(
             [sys.executable, "-m", "controller", "status", "--status-dir", str(self.status_dir)],
             check=False,
         )
-        print()
+        print(flush=True)
 
     def _show_pods(self) -> None:
         _say("rkt list:")
-        subprocess.run([str(self.rkt), f"--dir={self.rkt_dir}", "list"], check=False)
-        print()
+        self._rkt("list", capture=False)
+        print(flush=True)
+
+    def _rkt(
+        self, *args: str, capture: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run rkt on the demo's own `--dir` (and nothing else); a hang or a missing binary
+        is a failed call (254, the reason on stderr), so cleanup always goes on."""
+        argv = [self.rkt.rkt, f"--dir={self.rkt_dir}", *args]
+        try:
+            return subprocess.run(
+                argv, capture_output=capture, text=True, env=self.env, timeout=timeout, check=False
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return subprocess.CompletedProcess(argv, 254, "", str(exc))
+
+    def _pods(self) -> list[dict[str, Any]]:
+        try:
+            pods = json.loads(self._rkt("list", "--format=json").stdout or "null")
+        except ValueError:
+            return []
+        return pods if isinstance(pods, list) else []
 
     def cleanup(self) -> None:
-        """Stop the daemon if still up, then force-stop the demo's pods (by its rkt dir)."""
+        """Stop the daemon if still up, then the demo's pods; on a real rkt also collect
+        them (`rkt gc` of the demo's own `--dir`) and check that no mount is left."""
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-        if not self.rkt_dir.exists():
+        if not (self.rkt_dir / "pods").exists():
             return
-        out = subprocess.run(
-            [str(self.rkt), f"--dir={self.rkt_dir}", "list", "--format=json"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        try:
-            pods = json.loads(out.stdout) or []
-        except ValueError:
-            pods = []
-        running = [p["name"] for p in pods if p.get("state") == "running"]
+        running = self._running()
+        if self.rkt.is_fake:
+            if running:
+                self._rkt("stop", "--force", *running)
+                _say(f"cleaned up {len(running)} demo pod(s)")
+            return
         if running:
+            self._rkt("stop", *running, timeout=STOP_TIMEOUT_S)  # graceful first
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            while self._running() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if self._running():
+                self._rkt("stop", "--force", *self._running(), timeout=STOP_TIMEOUT_S)
+        uuids = [p["name"] for p in self._pods()]
+        self._rkt("gc", "--grace-period=0s")
+        for uuid in uuids:  # a host pod stopped with --force leaves its (empty) propagate dir
+            with contextlib.suppress(OSError):
+                (NSPAWN_PROPAGATE / f"rkt-{uuid}").rmdir()
+        left = mounts_below(self.root)
+        unmount_below(self.root)
+        _say(
+            f"cleaned up: {len(running)} demo pod(s) stopped, `rkt gc` of {self.rkt_dir}: "
+            f"{len(self._pods())} pod(s) left, "
+            + (f"{len(left)} mount(s) lazily unmounted" if left else "no mount left")
+        )
+
+    def _running(self) -> list[str]:
+        return [p["name"] for p in self._pods() if p.get("state") == "running"]
+
+
+def mounts_below(path: Path) -> list[str]:
+    """Return the mount points at or below `path`, deepest first (from /proc/self/mountinfo)."""
+    prefix = str(path.resolve())
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].replace("\\040", " ")
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return sorted(found, key=len, reverse=True)
+
+
+def unmount_below(path: Path) -> None:
+    """Lazily unmount whatever a pod left mounted at or below `path` (gc normally does it)."""
+    for point in mounts_below(path):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(
-                [str(self.rkt), f"--dir={self.rkt_dir}", "stop", "--force", *running],
-                capture_output=True,
-                check=False,
+                ["/bin/umount", "-l", point], capture_output=True, check=False, timeout=10
             )
-            _say(f"cleaned up {len(running)} demo pod(s)")
 
 
 def _say(text: str) -> None:

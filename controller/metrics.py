@@ -43,7 +43,11 @@ class Metrics:
         r = self.registry
         self._info = Gauge("rktctl_build_info", "Always 1; labelled with the rktctl version.",
                            ["version"], registry=r)  # fmt: skip
-        self._up = Gauge("rktctl_up", "1 while the controller process runs its loop.", registry=r)
+        self._up = Gauge(
+            "rktctl_up",
+            "1 while the controller runs its loop; 0 once it has stopped (written at shutdown).",
+            registry=r,
+        )
         self._ready = Gauge(
             "rktctl_ready",
             "1 once a pass has seen a complete rkt observation (the READY=1 moment).",

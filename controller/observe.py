@@ -1,7 +1,7 @@
 """Observation: rkt's JSON and version output -> Observation / ObservedPod / attributes.
 
 PURE. `runtime.RktCli` feeds it the bytes `rkt list --format=json`, `rkt status
---format=json UUID` and `rkt version` printed; the planner consumes the result.
+--format=json UUID`, `rkt version` and `rkt config` printed; the planner consumes the result.
 It never runs rkt, never logs, never looks at a clock, and never crashes on data a
 later rkt might add: unknown states become PodState.UNKNOWN, unknown keys are
 ignored. Output that breaks the documented shape raises RktOutputError.
@@ -39,6 +39,9 @@ from controller.model import (
 )
 
 MINIMUM_RKT_VERSION = "1.27.0"
+# rkt's data dir when neither --dir nor a paths.d `data` entry names one (rkt's
+# common/common.go); `rkt config` prints "" for it.
+RKT_DEFAULT_DATA_DIR = "/var/lib/rkt"
 # Nomad's fingerprint regexes (client/driver/rkt.go): both must match.
 _RKT_VERSION = re.compile(r"rkt [vV]ersion[:]? (\d[.\d]+)")
 _APPC_VERSION = re.compile(r"appc [vV]ersion[:]? (\d[.\d]+)")
@@ -96,6 +99,28 @@ def parse_version(stdout: bytes) -> dict[str, str]:
         "driver.rkt.version": rkt.group(1).rstrip("."),
         "driver.rkt.appc.version": appc.group(1).rstrip("."),
     }
+
+
+def parse_data_dir(stdout: bytes) -> str:
+    """Given what `rkt config` printed, return rkt's data dir (its paths.d `data` setting).
+
+    rkt merges the system and local paths.d files and prints one `paths` entry under
+    `stage0`; an empty `data` means rkt's default. `rkt config` does not reflect a
+    `--dir` flag: the caller handles that. Raise RktOutputError if the output is not
+    that document.
+    """
+    doc = _load(stdout, "rkt config")
+    stage0 = doc.get("stage0") if isinstance(doc, dict) else None
+    if not isinstance(stage0, list):
+        raise RktOutputError(
+            f"rkt config: expected an object with a 'stage0' list, got {_kind(doc)}"
+        )
+    data = ""
+    for entry in stage0:
+        if isinstance(entry, dict) and entry.get("rktKind") == "paths":
+            value = entry.get("data")
+            data = value if isinstance(value, str) and value else data
+    return data or RKT_DEFAULT_DATA_DIR
 
 
 def check_supported(attrs: Mapping[str, str], minimum: str = MINIMUM_RKT_VERSION) -> None:

@@ -200,7 +200,7 @@ class Reconciler:
             desired = self._manifests.read(self.cfg.desired_dir)
             try:
                 fingerprint = self._ensure_fingerprint()
-                observation = self.runtime.list_pods()
+                observation = self._observe(dry_run=dry_run)
             except RktctlError as exc:
                 report = PassReport(
                     id=pass_id,
@@ -276,6 +276,13 @@ class Reconciler:
             return report
 
     # --- steps --------------------------------------------------------------------
+
+    def _observe(self, *, dry_run: bool) -> Observation:
+        # rkt's `list` creates a missing data dir's pods/* (FINDINGS 7); a dry run must
+        # create nothing, and a data dir without a pod store holds no pod.
+        if dry_run and not self.runtime.pod_store_exists():
+            return Observation(pods=())
+        return self.runtime.list_pods()
 
     def _ensure_fingerprint(self) -> dict[str, str]:
         if self._fingerprint is None:

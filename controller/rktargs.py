@@ -193,6 +193,11 @@ def version_argv(opts: ArgvOptions) -> tuple[str, ...]:
     return (*_globals(opts), "version")
 
 
+def config_argv(opts: ArgvOptions) -> tuple[str, ...]:
+    """Return the argv of `rkt config` (parsed by observe.parse_data_dir)."""
+    return (*_globals(opts), "config")
+
+
 def cat_manifest_argv(uuid: PodUUID, opts: ArgvOptions) -> tuple[str, ...]:
     """Return the argv of `rkt cat-manifest UUID` (the pod manifest as JSON)."""
     return (*_globals(opts), "cat-manifest", uuid)

@@ -74,6 +74,7 @@ class Runtime(Protocol):
 
     def version(self) -> dict[str, str]: ...
     def list_pods(self) -> Observation: ...
+    def pod_store_exists(self) -> bool: ...
     def prepare(
         self,
         spec: TaskSpec,
@@ -270,6 +271,26 @@ class RktCli:
         self._reap()
         result = self._run(rktargs.list_argv(self._opts))
         return observe.parse_pod_list(result.stdout, result.stderr)
+
+    def pod_store_exists(self) -> bool:
+        """Return False when rkt's data dir has no pod store (`pods/`), so it holds no pod.
+
+        Asks without creating anything: rkt's own `list` and `status` MkdirAll
+        `<data dir>/pods/*` (FINDINGS 7), which a dry run must not do. The data dir is
+        `rkt_dir`, else wherever rkt's paths.d puts it (`rkt config`). Return True when
+        that cannot be told (`rkt config` failed, the dir is unreadable): then only
+        `rkt list` can say what is there, and its error is the one worth showing.
+        """
+        data_dir = self._cfg.rkt_dir
+        if not data_dir:
+            try:
+                data_dir = observe.parse_data_dir(self._run(rktargs.config_argv(self._opts)).stdout)
+            except RktError:
+                return True
+        try:
+            return (Path(data_dir) / "pods").is_dir()
+        except OSError:  # e.g. a data dir only root may enter
+            return True
 
     def prepare(
         self,

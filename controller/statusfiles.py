@@ -122,6 +122,15 @@ class StatusWriter:
         if problems:
             raise StatusWriteError("; ".join(problems))
 
+    def publish_stopped(self) -> None:
+        """Rewrite rktctl.prom with `rktctl_up` 0: the daemon's last write on its way out.
+
+        Without it the file keeps the 1 of the last pass, and a stopped controller
+        looks up until the heartbeat goes stale. Raise StatusWriteError if it fails.
+        """
+        self.metrics.set_up(False)
+        atomic_write(self.status_dir / METRICS_FILE, self.metrics.render())
+
     def record_rkt_failure(self, subcommand: str) -> None:
         """Count a failed rkt invocation; it shows in rktctl.prom from the next publish."""
         self.metrics.record_rkt_failure(subcommand)

@@ -46,21 +46,19 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import fakerkt, make_aci
+from controller import aci
+from controller.demo import unmount_below
+from tests.fakes import fakerkt
 
 BACKEND_NAMES = ("fake", "real-fly", "real-host")
 FAKE_RKT = Path(fakerkt.FAKE_RKT)
 STAGE1_DIR = Path("/usr/lib/rkt/stage1-images")
 HOST_STAGE1 = STAGE1_DIR / "stage1-host.aci"
 FLY_STAGE1 = STAGE1_DIR / "stage1-fly.aci"
-BUSYBOX = Path("/bin/busybox")
+BUSYBOX = aci.BUSYBOX
 # rkt's host stage1 asks systemd-nspawn to register with machined over D-Bus, which fails
 # where PID 1 is not systemd (containers, CI sandboxes): this shim turns registration off.
 NSPAWN_SHIM_DIR = Path(__file__).resolve().parent / "nspawn-shim"
-APPLETS = (
-    "sh", "sleep", "true", "false", "echo", "cat", "env", "id", "kill", "ls", "touch",
-    "httpd", "nc", "wget", "test", "printf", "date", "ps", "ip", "hostname",
-)  # fmt: skip
 IMAGE_NAME = "example.com/rktctl-test"
 IMAGE_VERSION = "1.0.0"
 STOP_TIMEOUT_S = 30.0
@@ -114,15 +112,12 @@ def _sbin_path() -> str:
 def tests_image() -> str:
     """Path of the busybox ACI real pods run (built once per test session)."""
     out = Path(tempfile.mkdtemp(prefix="rktctl-test-image-")) / "busybox.aci"
-    return make_aci.build_aci(
+    return aci.busybox_aci(
         out,
         name=IMAGE_NAME,
         version=IMAGE_VERSION,
         exec_=("/bin/sleep", "3600"),
-        env={"PATH": "/bin"},
         ports={"8080-tcp": 8080, "6379-tcp": 6379},
-        files={"bin/busybox": BUSYBOX.read_bytes()},
-        links={f"bin/{applet}": "busybox" for applet in APPLETS},
     )
 
 
@@ -301,25 +296,6 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
-
-
-def mounts_below(path: Path) -> list[str]:
-    """Mount points at or below `path`, deepest first."""
-    prefix = str(path.resolve())
-    found = []
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            point = line.split()[4].replace("\\040", " ")
-            if point == prefix or point.startswith(prefix + "/"):
-                found.append(point)
-    return sorted(found, key=len, reverse=True)
-
-
-def unmount_below(path: Path) -> None:
-    """Lazily unmount whatever a pod left mounted below `path` (gc normally does it)."""
-    for point in mounts_below(path):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run(["umount", "-l", point], capture_output=True, check=False, timeout=10)
 
 
 def make_backend(name: str) -> Backend:

@@ -112,6 +112,9 @@ Known differences from real rkt 1.30 (honest list):
   * api-service, completion, config, export, metadata-service and image
     export/extract/render/verify exist for prefix matching only: `<cmd>: not
     implemented by the fake rkt`, 254.
+  * No paths.d: the data dir is `--dir` or /var/lib/rkt (real rkt also reads `data`
+    from `<system-config>/paths.d` and `<local-config>/paths.d`, and `rkt config`
+    prints it; rktctl asks `rkt config` only when no `rkt_dir` is configured).
   * `trust` does no discovery: the key location is https://<prefix host>/pubkeys.gpg,
     the fingerprint is sha1 of that location (or of the key file's bytes); the stored
     key file holds a placeholder text. Errors and messages follow pubkey.go.
