@@ -72,10 +72,14 @@ class Config:
     """Let an empty or missing desired dir stop every owned pod."""
     max_parallel: int = 4
     """Tasks acted on concurrently within one pass."""
+    host_gc: bool = False
+    """Run `rkt gc` every `gc_interval_s`. Host-wide: it collects EVERY exited pod on the
+    host, including pods rktctl does not own. Off, rktctl removes only its own pods
+    (`rkt rm UUID`) and never runs `rkt gc`."""
     gc_interval_s: float = 600.0
-    """How often `rkt gc` runs (0 disables)."""
+    """How often `rkt gc` runs when `host_gc` is on."""
     gc_grace_period_s: float = 1800.0
-    """`rkt gc --grace-period` in seconds."""
+    """`rkt gc --grace-period` in seconds (with `host_gc`)."""
     log_level: str = "info"
     log_format: str = "auto"
     """`json`, `console`, or `auto` (JSON unless stderr is a TTY)."""
@@ -272,6 +276,11 @@ def _check(cfg: Config) -> list[str]:
         problems.append("max_delete_fraction: must be in (0, 1]")
     if cfg.max_parallel < 1:
         problems.append("max_parallel: must be at least 1")
+    if cfg.host_gc and cfg.gc_interval_s <= 0:
+        problems.append(
+            "gc_interval_s: must be greater than 0 when host_gc is on "
+            "(or set host_gc = false to never run rkt gc)"
+        )
     low, high = cfg.port_range
     if not 1 <= low <= high <= 65535:
         problems.append(f"port_range: [{low}, {high}] is not a range within 1..65535")
