@@ -26,6 +26,8 @@ LAUNCHERS = ("detached", "systemd-run")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 INSECURE_WORDS = RKT_INSECURE_OPTIONS
+# A log is cut to half of pod_log_max_bytes; a failed launch quotes its last 2 KiB.
+MIN_POD_LOG_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +82,10 @@ class Config:
     """How often `rkt gc` runs when `host_gc` is on."""
     gc_grace_period_s: float = 1800.0
     """`rkt gc --grace-period` in seconds (with `host_gc`)."""
+    pod_logs_keep: int = 3
+    """Logs of removed pods kept per task, newest first (0: a log goes with its pod)."""
+    pod_log_max_bytes: int = 1048576
+    """A pod log larger than this is cut to its newest half (whole lines)."""
     log_level: str = "info"
     log_format: str = "auto"
     """`json`, `console`, or `auto` (JSON unless stderr is a TTY)."""
@@ -280,6 +286,13 @@ def _check(cfg: Config) -> list[str]:
         problems.append(
             "gc_interval_s: must be greater than 0 when host_gc is on "
             "(or set host_gc = false to never run rkt gc)"
+        )
+    if cfg.pod_logs_keep < 0:
+        problems.append("pod_logs_keep: must not be negative")
+    if cfg.pod_log_max_bytes < MIN_POD_LOG_BYTES:
+        problems.append(
+            f"pod_log_max_bytes: must be at least {MIN_POD_LOG_BYTES}, so that a cut log "
+            "still holds the pod's last lines"
         )
     low, high = cfg.port_range
     if not 1 <= low <= high <= 65535:

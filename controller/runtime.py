@@ -134,9 +134,14 @@ def argv_options(
     )
 
 
+def pod_logs_dir(cfg: Config) -> Path:
+    """Return the directory of the detached launcher's pod logs (tidied by `reconcile`)."""
+    return Path(cfg.state_dir) / "logs"
+
+
 def pod_log_path(cfg: Config, task: str, uuid: PodUUID) -> Path:
     """Return the file the detached launcher writes a pod's rkt output to."""
-    return Path(cfg.state_dir) / "logs" / f"{task}-{uuid[:8]}.log"
+    return pod_logs_dir(cfg) / f"{task}-{uuid[:8]}.log"
 
 
 @dataclass(frozen=True, slots=True)
