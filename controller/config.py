@@ -26,6 +26,8 @@ LAUNCHERS = ("detached", "systemd-run")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 INSECURE_WORDS = RKT_INSECURE_OPTIONS
+# A log is cut to half of pod_log_max_bytes; a failed launch quotes its last 2 KiB.
+MIN_POD_LOG_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,10 +74,18 @@ class Config:
     """Let an empty or missing desired dir stop every owned pod."""
     max_parallel: int = 4
     """Tasks acted on concurrently within one pass."""
+    host_gc: bool = False
+    """Run `rkt gc` every `gc_interval_s`. Host-wide: it collects EVERY exited pod on the
+    host, including pods rktctl does not own. Off, rktctl removes only its own pods
+    (`rkt rm UUID`) and never runs `rkt gc`."""
     gc_interval_s: float = 600.0
-    """How often `rkt gc` runs (0 disables)."""
+    """How often `rkt gc` runs when `host_gc` is on."""
     gc_grace_period_s: float = 1800.0
-    """`rkt gc --grace-period` in seconds."""
+    """`rkt gc --grace-period` in seconds (with `host_gc`)."""
+    pod_logs_keep: int = 3
+    """Logs of removed pods kept per task, newest first (0: a log goes with its pod)."""
+    pod_log_max_bytes: int = 1048576
+    """A pod log larger than this is cut to its newest half (whole lines)."""
     log_level: str = "info"
     log_format: str = "auto"
     """`json`, `console`, or `auto` (JSON unless stderr is a TTY)."""
@@ -292,6 +302,18 @@ def _check(cfg: Config) -> list[str]:
         problems.append("max_delete_fraction: must be in (0, 1]")
     if cfg.max_parallel < 1:
         problems.append("max_parallel: must be at least 1")
+    if cfg.host_gc and cfg.gc_interval_s <= 0:
+        problems.append(
+            "gc_interval_s: must be greater than 0 when host_gc is on "
+            "(or set host_gc = false to never run rkt gc)"
+        )
+    if cfg.pod_logs_keep < 0:
+        problems.append("pod_logs_keep: must not be negative")
+    if cfg.pod_log_max_bytes < MIN_POD_LOG_BYTES:
+        problems.append(
+            f"pod_log_max_bytes: must be at least {MIN_POD_LOG_BYTES}, so that a cut log "
+            "still holds the pod's last lines"
+        )
     low, high = cfg.port_range
     if not 1 <= low <= high <= 65535:
         problems.append(f"port_range: [{low}, {high}] is not a range within 1..65535")

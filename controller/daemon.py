@@ -8,8 +8,9 @@ more pass. File events are debounced (quiet for `debounce_s`, at most
 `debounce_max_s` late) so editor dances and git checkouts become one pass.
 The next wake-up is the earliest of: a pending trigger, the plan's
 `requeue_after`, a retry after a failed pass (exponential backoff), the periodic
-resync, the periodic `rkt gc` and the systemd watchdog. A pass that raises is
-logged and retried; it never kills the daemon. SIGTERM/SIGINT finish the current
+resync, the periodic `rkt gc` (only with `host_gc`: it is host-wide) and the
+systemd watchdog. A pass that raises is logged and retried; it never kills the
+daemon. SIGTERM/SIGINT finish the current
 pass and exit 0, leaving every pod running.
 """
 
@@ -109,7 +110,7 @@ class Daemon:
                 if self._reload:
                     self._reload = False
                     self._do_reload()
-                    sched.cfg = self.cfg
+                    sched.reconfigure(self._mono(), self.cfg)
                     trigger = "signal"
                 now = self._mono()
                 file_due = self._file_due()
@@ -197,10 +198,14 @@ class Daemon:
             log.error("status_write_failed", path=self.cfg.status_dir, error=str(exc))
 
     def _gc(self) -> None:
+        """The operator's opt-in (`host_gc`): `rkt gc` collects every exited pod, ours or not."""
         try:
-            self._reconciler.runtime.gc(grace_period_s=self.cfg.gc_grace_period_s)
+            collected = self._reconciler.runtime.gc(grace_period_s=self.cfg.gc_grace_period_s)
         except RktctlError as exc:
             log.warning("gc_failed", error=str(exc), code=exc.code)
+            return
+        if collected:
+            log.info("pods_collected", count=len(collected))
 
     def _do_reload(self) -> None:
         systemd.reloading()
@@ -254,7 +259,18 @@ class _Schedule:
         self.next_resync = now + cfg.resync_interval_s
         self.retry_at: float | None = None
         self.requeue_at: float | None = None
-        self.next_gc = now + cfg.gc_interval_s if cfg.gc_interval_s else None
+        self.next_gc = self._first_gc(now, cfg)
+
+    def reconfigure(self, now: float, cfg: Config) -> None:
+        """Adopt a reloaded config: host_gc may have been switched on or off."""
+        if (cfg.host_gc, cfg.gc_interval_s) != (self.cfg.host_gc, self.cfg.gc_interval_s):
+            self.next_gc = self._first_gc(now, cfg)
+        self.cfg = cfg
+
+    @staticmethod
+    def _first_gc(now: float, cfg: Config) -> float | None:
+        # A host-wide `rkt gc` also collects pods rktctl does not own: only on request.
+        return now + cfg.gc_interval_s if cfg.host_gc else None
 
     def due_trigger(self, now: float, file_due: float | None) -> str | None:
         if file_due is not None and file_due <= now:

@@ -4,6 +4,7 @@ SHELL. `atomic_write` is the only way rktctl writes a file that others read
 (status, metrics, state): temp file in the same directory, fsync, chmod 0644,
 rename, fsync of the directory, so a reader never sees a partial document.
 `is_manifest_name` is the single definition of which files are manifests.
+`trim_head` cuts a file down to its newest bytes (pod logs).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +124,45 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int =
         with contextlib.suppress(OSError):
             Path(tmp_name).unlink()
         raise StatusWriteError(f"cannot write {target}: {exc}") from exc
+
+
+def trim_head(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int,
+    keep_bytes: int,
+    rewrite: Callable[[bytes], bytes],
+    in_place: bool,
+) -> bool:
+    """If `path` is larger than `max_bytes`, replace it by `rewrite(its newest keep_bytes)`.
+
+    Return True if the file was trimmed. Without `in_place` the file is replaced
+    atomically (`atomic_write`) and keeps its mode and mtime, so readers never see half
+    of it and "newest" still means "last written to". `in_place` is for a file another
+    process still appends to (O_APPEND): a new file would leave that writer writing to
+    the unlinked old one, so the file is truncated and rewritten through the same inode;
+    the writer's appends then land after the kept tail. Output written between reading
+    the tail and truncating (microseconds) is lost. Raise OSError or StatusWriteError.
+    """
+    target = Path(path)
+    fd = os.open(target, (os.O_RDWR | os.O_APPEND if in_place else os.O_RDONLY) | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if st.st_size <= max_bytes:
+            return False
+        tail = os.pread(fd, keep_bytes, max(0, st.st_size - keep_bytes))
+        if not in_place:
+            atomic_write(target, rewrite(tail), mode=stat.S_IMODE(st.st_mode))
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+            return True
+        grown = os.fstat(fd).st_size
+        if grown > st.st_size:  # the writer went on while we read: keep that too
+            tail += os.pread(fd, grown - st.st_size, st.st_size)
+        os.ftruncate(fd, 0)
+        os.write(fd, rewrite(tail))
+        return True
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -46,6 +46,7 @@ RKT_DEFAULT_DATA_DIR = "/var/lib/rkt"
 _RKT_VERSION = re.compile(r"rkt [vV]ersion[:]? (\d[.\d]+)")
 _APPC_VERSION = re.compile(r"appc [vV]ersion[:]? (\d[.\d]+)")
 _SNIPPET = 200
+_GC_LINE = re.compile(r'^Garbage collecting pod "([0-9a-f-]{36})"$', re.M)
 
 
 def parse_pod_list(stdout: bytes, stderr: bytes = b"") -> Observation:
@@ -75,6 +76,16 @@ def parse_pod_status(stdout: bytes) -> ObservedPod:
     Raise RktOutputError if stdout is not one JSON pod object.
     """
     return _pod(_load(stdout, "rkt status --format=json"), "")
+
+
+def parse_gc_output(stdout: bytes) -> tuple[PodUUID, ...]:
+    """Given what `rkt gc` printed on stdout, return the UUIDs of the pods it deleted.
+
+    rkt prints one `Garbage collecting pod "<uuid>"` line per deleted pod and nothing
+    else on stdout (its marking and grace-period notes go to stderr).
+    """
+    text = stdout.decode("utf-8", errors="replace")
+    return tuple(PodUUID(m) for m in _GC_LINE.findall(text))
 
 
 def parse_version(stdout: bytes) -> dict[str, str]:

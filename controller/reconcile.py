@@ -10,15 +10,19 @@ pass minus acting. State kept between passes, all of it rebuildable:
   persisted in `<state_dir>/restarts.json` so a controller restart does not
   forget a crash loop;
 - persisted dynamic port allocations (`<state_dir>/ports.json`).
+Each pass also tidies the detached launcher's pod logs (`podlogs` decides which).
 The pods themselves are never cached: every pass observes them with `rkt list`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import os
 import secrets
+import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,7 +31,7 @@ from typing import Any
 
 import structlog
 
-from controller import backoff, manifest, nodeinfo, placement, rktargs
+from controller import backoff, manifest, nodeinfo, placement, podlogs, rktargs
 from controller.actuate import TaskExtras, apply
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
@@ -36,6 +40,7 @@ from controller.fsio import (
     list_manifest_files,
     read_git_revision,
     read_manifest_bytes,
+    trim_head,
 )
 from controller.model import (
     DesiredState,
@@ -59,7 +64,7 @@ from controller.model import (
     TaskSpec,
 )
 from controller.plan import PlanPolicy, plan
-from controller.runtime import Runtime, argv_options
+from controller.runtime import Runtime, argv_options, pod_logs_dir
 from controller.status import action_counts
 
 log = structlog.get_logger()
@@ -226,6 +231,8 @@ class Reconciler:
             if not dry_run:
                 self._forget_stale_restarts(planned_desired)
                 self._note_running(planned_desired, observation, now)
+                # Before acting: a log this pass's starts create has no pod in `observation`.
+                self._tidy_pod_logs(desired, observation)
             the_plan = plan(
                 planned_desired,
                 observation,
@@ -361,6 +368,46 @@ class Reconciler:
         if changed:
             self._save_restarts()
 
+    def _tidy_pod_logs(self, desired: DesiredState, observation: Observation) -> None:
+        """Remove the logs of removed pods (each task keeps its newest few), trim big ones."""
+        directory = pod_logs_dir(self.cfg)
+        try:
+            files = _log_files(directory)
+        except OSError as exc:
+            log.warning("pod_log_cleanup_failed", path=str(directory), error=str(exc))
+            return
+        trusted = not (desired.dir_missing or desired.empty or desired.unnamed_invalid)
+        max_bytes = self.cfg.pod_log_max_bytes
+        actions = podlogs.plan_pod_logs(
+            files,
+            observation,
+            declared=frozenset([*desired.tasks, *desired.duplicates]) if trusted else None,
+            keep=self.cfg.pod_logs_keep,
+            max_bytes=max_bytes,
+        )
+        for action in actions:
+            path = directory / action.name
+            try:
+                if isinstance(action, podlogs.RemoveLog):
+                    path.unlink(missing_ok=True)
+                    # Routine: it follows the pod's own removal (pod_removed, info).
+                    log.debug(
+                        "pod_log_removed", task=action.task, path=str(path), reason=action.reason
+                    )
+                elif trim_head(
+                    path,
+                    max_bytes=max_bytes,
+                    keep_bytes=action.keep_bytes,
+                    rewrite=functools.partial(podlogs.trimmed, max_bytes=max_bytes),
+                    in_place=action.live,
+                ):
+                    # Tells an operator where a chatty pod's older output went.
+                    log.info("pod_log_trimmed", task=action.task, path=str(path))
+            except (OSError, StatusWriteError) as exc:
+                log.warning(
+                    "pod_log_cleanup_failed", task=action.task, path=str(path), error=str(exc)
+                )
+
     def _book_outcomes(
         self, desired: DesiredState, outcomes: tuple[Outcome, ...], now: float
     ) -> None:
@@ -465,6 +512,23 @@ def _with_specs(desired: DesiredState, specs: Mapping[TaskName, TaskSpec]) -> De
     tasks: dict[TaskName, TaskSpec | Invalid] = dict(desired.tasks)
     tasks.update(specs)
     return dataclasses.replace(desired, tasks=tasks)
+
+
+def _log_files(directory: Path) -> list[podlogs.LogFile]:
+    """The regular files in `directory` (none if it does not exist)."""
+    files = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        with contextlib.suppress(FileNotFoundError):  # removed since the listing
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode):
+                files.append(
+                    podlogs.LogFile(name=entry.name, size=st.st_size, mtime_ns=st.st_mtime_ns)
+                )
+    return files
 
 
 def _result(the_plan: Plan, outcomes: tuple[Outcome, ...]) -> PassResult:

@@ -85,7 +85,7 @@ class Runtime(Protocol):
     def run_prepared(self, spec: TaskSpec, uuid: PodUUID) -> None: ...
     def stop(self, uuid: PodUUID, *, kill_timeout_s: float) -> None: ...
     def remove(self, uuid: PodUUID) -> None: ...
-    def gc(self, *, grace_period_s: float) -> None: ...
+    def gc(self, *, grace_period_s: float) -> tuple[PodUUID, ...]: ...
     def status(self, uuid: PodUUID) -> ObservedPod | None: ...
 
 
@@ -135,9 +135,14 @@ def argv_options(
     )
 
 
+def pod_logs_dir(cfg: Config) -> Path:
+    """Return the directory of the detached launcher's pod logs (tidied by `reconcile`)."""
+    return Path(cfg.state_dir) / "logs"
+
+
 def pod_log_path(cfg: Config, task: str, uuid: PodUUID) -> Path:
     """Return the file the detached launcher writes a pod's rkt output to."""
-    return Path(cfg.state_dir) / "logs" / f"{task}-{uuid[:8]}.log"
+    return pod_logs_dir(cfg) / f"{task}-{uuid[:8]}.log"
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,16 +415,19 @@ class RktCli:
             self._sleep(self.poll_interval_s)
             self._run(argv, tolerate=_no_such_pod)
 
-    def gc(self, *, grace_period_s: float) -> None:
-        """Run `rkt gc --grace-period=...`.
+    def gc(self, *, grace_period_s: float) -> tuple[PodUUID, ...]:
+        """Run `rkt gc --grace-period=...` and return the UUIDs of the pods it deleted.
 
-        It runs with `prepare_timeout_s`: gc cost grows with the host's mount table
-        and took minutes for ~100 exited fly pods (FINDINGS).
+        Host-wide: rkt collects every exited pod, whoever made it; only the daemon calls
+        this, and only when the operator opted in (`host_gc`). It runs with
+        `prepare_timeout_s`: gc cost grows with the host's mount table and took minutes
+        for ~100 exited fly pods (FINDINGS).
         """
-        self._run(
+        result = self._run(
             rktargs.gc_argv(self._opts, grace_period_s=grace_period_s),
             timeout=self._cfg.prepare_timeout_s,
         )
+        return observe.parse_gc_output(result.stdout)
 
     def status(self, uuid: PodUUID) -> ObservedPod | None:
         """Return pod `uuid` as `rkt status --format=json` reports it, None if no such pod."""

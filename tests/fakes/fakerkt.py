@@ -34,7 +34,11 @@ A pod dir in run/ is `running` while some process holds an exclusive flock on it
 the lock and keep it for the pod's life, so when the supervisor dies for any reason
 (even kill -9) the kernel drops the lock and the pod reads `exited`, as with real rkt.
 Transitions are atomic renames between those directories; concurrent invocations are
-safe (gc/rm take blocking exclusive locks before deleting, like rkt).
+safe (gc/rm take blocking exclusive locks before deleting, like rkt). `gc` is rkt's
+two-step collection: it marks every exited pod and aborted prepare (the pod dir's
+ctime becomes the mark time, shown as the apps' `finished_at`), then deletes marked
+pods older than --grace-period and expires prepared pods older than
+--expire-prepared; tests/contract/test_gc.py runs the same scenarios on real rkt.
 
 Process model: `run`/`run-prepared` stay in the foreground as the pod's supervisor and
 print nothing of their own on stdout. The supervisor forks each app: the app's exec

@@ -1,0 +1,33 @@
+"""The daemon's `rkt gc` timer: only with host_gc, and a reload switches it on or off."""
+
+from __future__ import annotations
+
+from controller.config import Config
+from controller.daemon import _Schedule
+
+
+def test_without_host_gc_no_gc_is_ever_due() -> None:
+    sched = _Schedule(now=0.0, cfg=Config(gc_interval_s=1.0))
+    assert not any(sched.gc_due(t) for t in (0.0, 1.0, 10.0, 1e6))
+    assert sched.wake_at(None) == sched.next_resync
+
+
+def test_host_gc_is_due_every_interval() -> None:
+    sched = _Schedule(now=0.0, cfg=Config(host_gc=True, gc_interval_s=10.0))
+    assert [t for t in (5.0, 10.0, 15.0, 20.0) if sched.gc_due(t)] == [10.0, 20.0]
+
+
+def test_a_reload_switches_host_gc_on_and_off() -> None:
+    sched = _Schedule(now=0.0, cfg=Config())
+    sched.reconfigure(100.0, Config(host_gc=True, gc_interval_s=10.0))
+    assert not sched.gc_due(105.0)
+    assert sched.gc_due(110.0)
+    sched.reconfigure(111.0, Config(host_gc=False, gc_interval_s=0.0))
+    assert not any(sched.gc_due(t) for t in (111.0, 120.0, 1e6))
+
+
+def test_a_reload_that_keeps_the_gc_settings_keeps_the_timer() -> None:
+    on = Config(host_gc=True, gc_interval_s=10.0)
+    sched = _Schedule(now=0.0, cfg=on)
+    sched.reconfigure(9.0, Config(host_gc=True, gc_interval_s=10.0, resync_interval_s=5.0))
+    assert sched.gc_due(10.0)
