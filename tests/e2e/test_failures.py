@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.backends import Backend, tests_image
+from tests import backends
+from tests.backends import Backend
 from tests.e2e.harness import Harness, manifest_yaml, wait_for
 from tests.fakes import make_aci
 
@@ -47,7 +48,7 @@ def _fake_image(root: str) -> str:
 
 
 def _image(h: Harness) -> str:
-    return _fake_image(str(h.root)) if h.backend.is_fake else tests_image()
+    return _fake_image(str(h.root)) if h.backend.is_fake else backends.tests_image()
 
 
 def _terminated(h: Harness, task: str) -> dict[str, Any]:
@@ -102,9 +103,7 @@ def test_app_exit_code_and_output_are_in_status_after_the_pod_is_gone(h: Harness
     assert "boom" in doc["last_error"]["message"]
 
     # Captured when the exit was first seen: it outlives the pod itself.
-    wait_for(
-        lambda: all(p["name"] != uuid for p in h.list_pods()), what="the exited pod removed"
-    )
+    wait_for(lambda: all(p["name"] != uuid for p in h.list_pods()), what="the exited pod removed")
     doc = wait_for(
         lambda: (d := h.task_status("crashy")) and d["phase"] == "Backoff" and d,
         what="Backoff",

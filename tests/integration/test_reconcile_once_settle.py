@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.backends import Backend, tests_image
+from tests import backends
+from tests.backends import Backend
 from tests.e2e.harness import manifest_yaml
 from tests.statuscheck import assert_valid_status_dir
 
@@ -52,7 +53,7 @@ def root(tmp_path: Path, backend: Backend) -> Iterator[Path]:
 
 
 def _image(backend: Backend, task: str) -> str:
-    return backend.image(task) if backend.is_fake else tests_image()
+    return backend.image(task) if backend.is_fake else backends.tests_image()
 
 
 def _reconcile_once(root: Path, backend: Backend) -> subprocess.CompletedProcess[str]:
@@ -97,10 +98,33 @@ def test_a_pod_that_dies_right_after_start_fails_the_pass(root: Path, backend: B
 
 
 def test_a_pod_that_keeps_running_passes(root: Path, backend: Backend) -> None:
-    (root / "desired" / "web.yaml").write_text(
-        manifest_yaml("web", image=_image(backend, "web"))
-    )
+    (root / "desired" / "web.yaml").write_text(manifest_yaml("web", image=_image(backend, "web")))
     result = _reconcile_once(root, backend)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "result: ok"
     assert "FAILED" not in result.stdout
+
+
+def test_a_job_that_finishes_at_once_fails_only_where_its_exit_code_is_unknown(
+    root: Path, backend: Backend
+) -> None:
+    """A restart-never job that exits 0 did its work; fly cannot say it exited 0."""
+    (root / "desired" / "job.yaml").write_text(
+        manifest_yaml(
+            "job",
+            image=_image(backend, "job"),
+            command="/bin/sh",
+            args=("-c", "echo done"),
+            extra_spec="  restart: {policy: never}\n",
+        )
+    )
+    result = _reconcile_once(root, backend)
+    if backend.records_exit_codes:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.splitlines()[-1] == "result: ok"
+    else:
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "exit code not recorded by the fly stage1" in result.stdout
+    doc = json.loads((root / "status" / "tasks" / "job.json").read_text())
+    assert doc["last_termination"]["exit_code"] == (0 if backend.records_exit_codes else None)
+    assert "done" in doc["last_termination"]["output"]
