@@ -175,7 +175,8 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     cfg = _load(args)
     _configure_logs(cfg)
     reconciler = Reconciler(cfg, make_runtime(cfg))
-    report = reconciler.run_pass("startup")
+    # Unlike the daemon, --once has no next pass to see a pod that dies right after start.
+    report = reconciler.settle(reconciler.run_pass("startup"), window_s=cfg.start_settle_s)
     info = process_info(
         cfg,
         config_path=_config_source(args),
@@ -188,6 +189,8 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def _print_report_summary(report: PassReport) -> None:
+    from controller.status import render_output
+
     for outcome in report.outcomes:
         action = outcome.action
         state = "ok" if outcome.ok else ("skipped" if outcome.skipped else "FAILED")
@@ -195,6 +198,15 @@ def _print_report_summary(report: PassReport) -> None:
         word = action.kind.replace("_", "-")
         line = f"{action.task}: {word} ({action.reason}) {uuid} {state}".rstrip()
         print(line if outcome.ok else f"{line}: {outcome.message}")
+        term = report.terminations.get(action.task)
+        if not outcome.ok and term is not None and term.uuid == outcome.pod_uuid:
+            # The pod died right after its start: show the end of its output, as
+            # `kubectl logs --previous` would.
+            text, truncated = render_output(term.output.tail, truncated=term.output.truncated)
+            where = term.output.location or "?"
+            print(f"    output of pod {term.uuid[:8]} ({'end of ' if truncated else ''}{where}):")
+            for out_line in text.split("\n") if text else [term.output.error or "(none)"]:
+                print(f"    | {out_line}")
     for hold in report.plan.holds:
         print(f"{hold.task or '*'}: held ({hold.reason}) {hold.message}".rstrip())
     if report.error:

@@ -68,6 +68,11 @@ class Config:
     """First retry delay after a failed pass or action; doubles per failure."""
     backoff_cap_s: float = 300.0
     """Largest retry delay."""
+    start_settle_s: float = 3.0
+    """`rktctl reconcile --once` watches the pods it started this long; one that exits
+    within it fails the pass (0 disables). The host stage1 needs about a second before an
+    app even runs (FINDINGS), so an app that dies at once is seen well within 3 s. The
+    daemon needs no window: its next pass sees the exit."""
     max_delete_fraction: float = 0.5
     """Deletion guard: hold if one pass would stop more than this share of owned pods."""
     allow_empty: bool = False
@@ -295,7 +300,13 @@ def _check(cfg: Config) -> list[str]:
     ):
         if getattr(cfg, name) <= 0:
             problems.append(f"{name}: must be greater than 0")
-    for name in ("debounce_s", "debounce_max_s", "gc_interval_s", "gc_grace_period_s"):
+    for name in (
+        "debounce_s",
+        "debounce_max_s",
+        "gc_interval_s",
+        "gc_grace_period_s",
+        "start_settle_s",
+    ):
         if getattr(cfg, name) < 0:
             problems.append(f"{name}: must not be negative")
     if not 0 < cfg.max_delete_fraction <= 1:

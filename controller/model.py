@@ -393,6 +393,46 @@ class Outcome:
     """Not attempted because an earlier action of the same task failed."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PodOutput:
+    """The end of a pod's output (its `rkt run-prepared` log), as the shell read it."""
+
+    tail: bytes = b""
+    """The last bytes of the output (bounded by the reader)."""
+    truncated: bool = False
+    """Earlier output exists that `tail` leaves out."""
+    location: str | None = None
+    """Where the whole output is: the pod's log file, or the command that shows it."""
+    error: str | None = None
+    """Why the output could not be read (then `tail` is empty)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Termination:
+    """How a pod of a task ended, captured when rktctl first saw it finished.
+
+    The status document keeps it after the pod (and its log) are removed, as
+    `kubectl describe` keeps a container's last state.
+    """
+
+    uuid: PodUUID
+    spec_hash: SpecHash | None
+    exit_code: int | None
+    """The app's exit code where the stage1 records one (not fly)."""
+    started: bool
+    """The pod's app started; a pod that exited without starting never ran."""
+    stage1: str | None
+    """The stage1 the pod was started with (the task's or the config's; None: rkt's default)."""
+    started_at: int | None
+    """When the pod started (Unix seconds, as rkt reports it)."""
+    observed_at: float
+    """When rktctl first saw the pod finished (Unix seconds)."""
+    output: PodOutput
+    exited_within_s: float | None = None
+    """Set when it was seen exiting within this many seconds of its start (the settle
+    window of `rktctl reconcile --once`)."""
+
+
 class PassResult(StrEnum):
     OK = "ok"
     """Converged or converging: every action that ran succeeded."""
@@ -426,3 +466,5 @@ class PassReport:
     error: str | None = None
     error_code: str | None = None
     dry_run: bool = False
+    terminations: Mapping[TaskName, Termination] = field(default_factory=dict)
+    """Pods seen finished in this pass, the newest per task, with their output's tail."""

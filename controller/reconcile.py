@@ -12,6 +12,9 @@ pass minus acting. State kept between passes, all of it rebuildable:
 - persisted dynamic port allocations (`<state_dir>/ports.json`).
 Each pass also tidies the detached launcher's pod logs (`podlogs` decides which).
 The pods themselves are never cached: every pass observes them with `rkt list`.
+A pod seen finished has its end captured (exit code, the tail of its output) before
+the pass removes it, so its status document can say why it ended. `settle()` is
+`reconcile --once`'s extra look at the pods a pass started.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from controller.model import (
     HoldReason,
     Invalid,
     Observation,
+    ObservedPod,
     Outcome,
     PassReport,
     PassResult,
@@ -62,14 +66,27 @@ from controller.model import (
     Stop,
     TaskName,
     TaskSpec,
+    Termination,
 )
 from controller.plan import PlanPolicy, plan
 from controller.runtime import Runtime, argv_options, pod_logs_dir
-from controller.status import action_counts
+from controller.status import (
+    POD_EXITED,
+    action_counts,
+    early_exit_failed,
+    termination_failed,
+    termination_summary,
+)
 
 log = structlog.get_logger()
 
 RESTARTS_FILE = "restarts.json"
+_MAX_REMEMBERED_ENDS = 1024
+SETTLE_POLL_S = 0.2
+"""How often `settle` looks at the pods a pass started."""
+# Finished pods whose app ran, or tried to: they have an exit and output to capture.
+# (An aborted prepare or a garbage pod never got that far.)
+_ENDED_STATES = frozenset({PodState.EXITED, PodState.EXITED_GARBAGE})
 
 
 @dataclass(slots=True)
@@ -169,10 +186,14 @@ class Reconciler:
         *,
         clock: Callable[[], float] = time.time,
         environ: Mapping[str, str] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.cfg = cfg
         self.runtime = runtime
         self._clock = clock
+        self._mono = monotonic
+        self._sleep = sleep
         self._environ = dict(os.environ if environ is None else environ)
         self._manifests = ManifestCache()
         self._fingerprint: dict[str, str] | None = None
@@ -183,6 +204,9 @@ class Reconciler:
         """Persisted host-port allocations (ports.json), read once, then kept in step."""
         self.last_placement: placement.Placement | None = None
         self.passes = 0
+        self._captured: dict[PodUUID, None] = {}
+        """Finished pods whose end was captured (insertion-ordered, bounded): a pod that
+        stays (its removal failed, its manifest is invalid) is read and logged once."""
 
     def reload(self, cfg: Config, runtime: Runtime) -> None:
         """Adopt a new config (SIGHUP): rkt and node facts are looked at again."""
@@ -228,10 +252,14 @@ class Reconciler:
             # Crash-loop bookkeeping compares against the *placed* spec hashes: those are
             # the ones stamped on pods (they include interpolated values and ports).
             planned_desired = _with_specs(desired, placed.specs)
+            terminations: dict[TaskName, Termination] = {}
             if not dry_run:
                 self._forget_stale_restarts(planned_desired)
                 self._note_running(planned_desired, observation, now)
-                # Before acting: a log this pass's starts create has no pod in `observation`.
+                # Before acting: the Remove this pass plans takes the pod (and its log) away.
+                terminations = self._capture_exits(planned_desired, observation, now)
+                # Also before acting: a log this pass's starts create has no pod in
+                # `observation`. After the capture, which reads the ended pods' logs.
                 self._tidy_pod_logs(desired, observation)
             the_plan = plan(
                 planned_desired,
@@ -278,9 +306,68 @@ class Reconciler:
                 restarts=dict(self._restarts),
                 blocked=placed.blocked,
                 fingerprint=fingerprint,
+                terminations=terminations,
             )
             self._log_finished(report)
             return report
+
+    def settle(self, report: PassReport, *, window_s: float) -> PassReport:
+        """Watch the pods `report` started for `window_s`; return the report with each one
+        that exited in that time captured, and its start turned into a failure.
+
+        `rktctl reconcile --once` calls it: it has no next pass to see a pod that dies at
+        once. A pod that exited 0 under restart policy never/on-failure did its job and
+        stays a success. Returns `report` itself when it started nothing, in a dry run or
+        with `window_s` 0. A failing `rkt list` ends the watch early (logged).
+        """
+        started = {
+            o.pod_uuid: o.action.task
+            for o in report.outcomes
+            if o.ok and not o.skipped and isinstance(o.action, Start | RunPrepared) and o.pod_uuid
+        }
+        if not started or window_s <= 0 or report.dry_run:
+            return report
+        deadline = self._mono() + window_s
+        ended: dict[PodUUID, ObservedPod] = {}
+        while len(ended) < len(started):
+            try:
+                observation = self.runtime.list_pods()
+            except RktctlError as exc:
+                log.warning("settle_failed", error=str(exc), code=exc.code)
+                break
+            ended.update(
+                (p.uuid, p)
+                for p in observation.pods
+                if p.uuid in started and p.state in _ENDED_STATES
+            )
+            if self._mono() >= deadline:
+                break
+            self._sleep(SETTLE_POLL_S)
+        if not ended:
+            return report
+        now = self._clock()
+        terminations = dict(report.terminations)
+        failed: dict[PodUUID, str] = {}
+        for uuid, pod in ended.items():
+            task = started[uuid]
+            spec = report.desired.tasks.get(task)
+            term = self._termination(task, pod, spec, now, exited_within_s=window_s)
+            terminations[task] = term
+            policy = spec.restart.policy if isinstance(spec, TaskSpec) else None
+            if early_exit_failed(term, policy):
+                failed[uuid] = termination_summary(term)
+        outcomes = tuple(
+            dataclasses.replace(o, ok=False, error_code=POD_EXITED, message=failed[o.pod_uuid])
+            if o.ok and o.pod_uuid in failed and isinstance(o.action, Start | RunPrepared)
+            else o
+            for o in report.outcomes
+        )
+        return dataclasses.replace(
+            report,
+            outcomes=outcomes,
+            terminations=terminations,
+            result=_result(report.plan, outcomes) if failed else report.result,
+        )
 
     # --- steps --------------------------------------------------------------------
 
@@ -344,6 +431,64 @@ class Reconciler:
             self._action_failures.pop(name, None)
         if stale:
             self._save_restarts()
+
+    def _capture_exits(
+        self, desired: DesiredState, observation: Observation, now: float
+    ) -> dict[TaskName, Termination]:
+        """Capture how the newest finished pod of each task ended (exit code, output tail).
+
+        Pods captured before are skipped; older finished pods of the same task are marked
+        as seen too, so a later pass never replaces the capture with an older pod.
+        """
+        ended: dict[TaskName, list[ObservedPod]] = {}
+        for pod in observation.owned():
+            if pod.state in _ENDED_STATES and pod.uuid not in self._captured and pod.task:
+                ended.setdefault(pod.task, []).append(pod)
+        terminations: dict[TaskName, Termination] = {}
+        for task, pods in sorted(ended.items()):
+            for pod in pods:
+                self._remember_captured(pod.uuid)
+            newest = max(pods, key=_recency)
+            terminations[task] = self._termination(task, newest, desired.tasks.get(task), now)
+        return terminations
+
+    def _termination(
+        self,
+        task: TaskName,
+        pod: ObservedPod,
+        spec: TaskSpec | Invalid | None,
+        now: float,
+        *,
+        exited_within_s: float | None = None,
+    ) -> Termination:
+        stage1 = (spec.stage1 if isinstance(spec, TaskSpec) else None) or self.cfg.stage1
+        term = Termination(
+            uuid=pod.uuid,
+            spec_hash=pod.spec_hash,
+            exit_code=pod.exit_code,
+            started=pod.started_at is not None or any(a.started_at_ns for a in pod.apps),
+            stage1=stage1,
+            started_at=pod.started_at,
+            observed_at=now,
+            output=self.runtime.pod_output(task, pod.uuid),
+            exited_within_s=exited_within_s,
+        )
+        self._remember_captured(pod.uuid)
+        level = log.warning if termination_failed(term) else log.info
+        level(
+            "pod_exited",
+            task=task,
+            pod_uuid=pod.uuid,
+            exit_code=term.exit_code,
+            path=term.output.location,
+            error=term.output.error,
+        )
+        return term
+
+    def _remember_captured(self, uuid: PodUUID) -> None:
+        self._captured[uuid] = None
+        while len(self._captured) > _MAX_REMEMBERED_ENDS:
+            del self._captured[next(iter(self._captured))]
 
     def _note_running(self, desired: DesiredState, observation: Observation, now: float) -> None:
         """A pod of the current spec that ran long enough resets its task's crash loop."""
@@ -501,6 +646,10 @@ class Reconciler:
             dry_run=report.dry_run or None,
             **counts,
         )
+
+
+def _recency(pod: ObservedPod) -> tuple[int, int, str]:
+    return (pod.started_at or 0, pod.created_at or 0, pod.uuid)
 
 
 def spec_hash_of(spec: object) -> SpecHash | None:

@@ -47,7 +47,15 @@ from controller.errors import (
     subcommand_of,
 )
 from controller.fsio import atomic_write
-from controller.model import Observation, ObservedPod, PodState, PodUUID, TaskName, TaskSpec
+from controller.model import (
+    Observation,
+    ObservedPod,
+    PodOutput,
+    PodState,
+    PodUUID,
+    TaskName,
+    TaskSpec,
+)
 
 log = structlog.get_logger()
 
@@ -67,6 +75,7 @@ _ENV_KEEP = frozenset(
 )  # fmt: skip
 _MAX_REMEMBERED_EXITS = 256
 _LOG_TAIL_BYTES = 2048
+_JOURNAL_LINES = 20
 
 
 class Runtime(Protocol):
@@ -87,6 +96,7 @@ class Runtime(Protocol):
     def remove(self, uuid: PodUUID) -> None: ...
     def gc(self, *, grace_period_s: float) -> tuple[PodUUID, ...]: ...
     def status(self, uuid: PodUUID) -> ObservedPod | None: ...
+    def pod_output(self, task: TaskName, uuid: PodUUID) -> PodOutput: ...
 
 
 class Launcher(Protocol):
@@ -95,6 +105,7 @@ class Launcher(Protocol):
     def launch(
         self, argv: tuple[str, ...], *, uuid: PodUUID, task: TaskName, log_path: Path
     ) -> None: ...
+    def output(self, *, uuid: PodUUID, task: TaskName, log_path: Path) -> PodOutput: ...
 
 
 @runtime_checkable
@@ -143,6 +154,18 @@ def pod_logs_dir(cfg: Config) -> Path:
 def pod_log_path(cfg: Config, task: str, uuid: PodUUID) -> Path:
     """Return the file the detached launcher writes a pod's rkt output to."""
     return pod_logs_dir(cfg) / f"{task}-{uuid[:8]}.log"
+
+
+def read_log_tail(path: Path, limit: int = _LOG_TAIL_BYTES) -> tuple[bytes, bool]:
+    """Return the last `limit` bytes of `path` and whether anything comes before them.
+
+    Raise OSError if the file cannot be read.
+    """
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        start = max(0, size - limit)
+        handle.seek(start)
+        return handle.read(limit), start > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,6 +459,13 @@ class RktCli:
             return None
         return observe.parse_pod_status(result.stdout)
 
+    def pod_output(self, task: TaskName, uuid: PodUUID) -> PodOutput:
+        """Return the end of pod `uuid`'s output, as its launcher kept it. Never raises:
+        an unreadable output comes back with `error` set."""
+        return self.launcher.output(
+            uuid=uuid, task=task, log_path=pod_log_path(self._cfg, task, uuid)
+        )
+
     # --- more rkt verbs --------------------------------------------------------------
 
     def trust(self, prefix: str, *, debug: bool = False) -> None:
@@ -529,10 +559,7 @@ class RktCli:
     @staticmethod
     def _log_tail(path: Path) -> str:
         try:
-            with path.open("rb") as handle:
-                handle.seek(0, os.SEEK_END)
-                handle.seek(max(0, handle.tell() - _LOG_TAIL_BYTES))
-                tail = handle.read().decode("utf-8", errors="replace").strip()
+            tail = read_log_tail(path)[0].decode("utf-8", errors="replace").strip()
         except OSError:
             return ""
         return f"; rkt output ({path}): {tail}" if tail else f"; no output in {path}"
@@ -622,6 +649,14 @@ class DetachedLauncher:
             self._reap_locked()
             self._children[uuid] = pid
 
+    def output(self, *, uuid: PodUUID, task: TaskName, log_path: Path) -> PodOutput:
+        """Return the tail of the pod's log file (`error` set when it cannot be read)."""
+        try:
+            tail, truncated = read_log_tail(log_path)
+        except OSError as exc:
+            return PodOutput(location=str(log_path), error=f"cannot read {log_path}: {exc}")
+        return PodOutput(tail=tail, truncated=truncated, location=str(log_path))
+
     def reap(self) -> None:
         """Collect the exit status of every child that has exited (no zombies left)."""
         with self._lock:
@@ -658,14 +693,21 @@ class SystemdRunLauncher:
     `systemd-run --unit=rktctl-<task>-<uuid8> --slice=machine.slice --collect --quiet
     -- <argv>` returns once the unit has started; systemd owns the process, so pods
     survive any restart of rktctl, and their output goes to the journal (`log_path`
-    is unused). systemd starts the unit with its own environment, not ours.
+    is unused; `output` asks journalctl). systemd starts the unit with its own
+    environment, not ours.
     """
 
     def __init__(
-        self, *, env: Mapping[str, str], systemd_run: str = "systemd-run", timeout_s: float = 30.0
+        self,
+        *,
+        env: Mapping[str, str],
+        systemd_run: str = "systemd-run",
+        journalctl: str = "journalctl",
+        timeout_s: float = 30.0,
     ) -> None:
         self._env = dict(env)
         self._systemd_run = systemd_run
+        self._journalctl = journalctl
         self._timeout_s = timeout_s
 
     def argv(self, argv: tuple[str, ...], *, uuid: PodUUID, task: TaskName) -> tuple[str, ...]:
@@ -693,6 +735,28 @@ class SystemdRunLauncher:
             _execute(self.argv(argv, uuid=uuid, task=task), timeout=self._timeout_s, env=self._env)
         except RktError as exc:
             raise LaunchError(f"systemd-run could not start the pod of task {task}: {exc}") from exc
+
+    def output_argv(self, *, uuid: PodUUID, task: TaskName) -> tuple[str, ...]:
+        """Return the journalctl argv that prints the end of the pod unit's output."""
+        return (
+            self._journalctl,
+            f"--unit={unit_name(task, uuid)}.service",
+            f"--lines={_JOURNAL_LINES}",
+            "--output=cat",
+            "--no-pager",
+            "--quiet",
+        )
+
+    def output(self, *, uuid: PodUUID, task: TaskName, log_path: Path) -> PodOutput:
+        """Return the last lines the pod's unit wrote to the journal (`error` on failure)."""
+        argv = self.output_argv(uuid=uuid, task=task)
+        location = " ".join(argv[:2])
+        try:
+            result = _execute(argv, timeout=self._timeout_s, env=self._env)
+        except RktError as exc:
+            return PodOutput(location=location, error=f"cannot read the journal: {exc}")
+        tail = result.stdout[-_LOG_TAIL_BYTES:]
+        return PodOutput(tail=tail, truncated=len(tail) < len(result.stdout), location=location)
 
 
 def unit_name(task: str, uuid: PodUUID) -> str:

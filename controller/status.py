@@ -5,11 +5,14 @@ PURE. Given a `PassReport`, the previous task documents and `now`, build the
 render the `rktctl status` table. Called by `statusfiles.StatusWriter` (daemon)
 and by `cli` (reading side). Never reads a clock, a file or the environment:
 every time is an argument, so the same report always gives the same documents.
-The shapes are the contract of `schemas/status.schema.json`.
+A pod's output arrives as bytes the shell read (`Termination.output`); turning
+it into bounded, printable text happens here. The shapes are the contract of
+`schemas/status.schema.json`.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +31,7 @@ from controller.model import (
     PodState,
     Reason,
     Remove,
+    RestartPolicy,
     RestartState,
     RunPrepared,
     SpecHash,
@@ -35,12 +39,28 @@ from controller.model import (
     Stop,
     TaskName,
     TaskSpec,
+    Termination,
 )
 
 SCHEMA_VERSION = 1
 HISTORY_LENGTH = 5
 STALE_HEARTBEAT_INTERVALS = 3
 """`rktctl status` fails when the heartbeat is older than this many resync intervals."""
+OUTPUT_TAIL_LINES = 20
+OUTPUT_TAIL_BYTES = 2048
+"""A status document keeps at most this much of a finished pod's output (UTF-8 bytes)."""
+SUMMARY_LINE_CHARS = 200
+POD_EXITED = "pod_exited"
+"""`last_error.code` of a pod that ended with a non-zero (or unrecorded) exit code."""
+# Lines rkt and systemd-nspawn write into every pod's output whatever the app does
+# (../shared/rkt: a host without an "rkt" group; nspawn's teardown where PID 1 is not
+# systemd). The full output keeps them; the one-line summary skips them, so it shows
+# the app's last words rather than the teardown's.
+_ROUTINE_PREFIXES = (
+    'run-prepared: group "rkt" not found',
+    "stage1: warning: error setting journal ACLs",
+    "Attempted to remove disk file system under",
+)
 
 
 class TaskPhase(StrEnum):
@@ -101,6 +121,120 @@ def _short(uuid: str) -> str:
 
 def _hash8(spec_hash: str | None) -> str:
     return (spec_hash or "?")[:8]
+
+
+# --- a finished pod: its exit code and the end of its output ------------------------
+
+
+def _printable(char: str) -> str:
+    # Control and format characters (ESC, NUL, bidi overrides, ...) are shown escaped:
+    # the text goes to terminals and dashboards, never as raw bytes.
+    if char in "\n\t" or unicodedata.category(char) not in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def render_output(
+    tail: bytes,
+    *,
+    truncated: bool = False,
+    max_lines: int = OUTPUT_TAIL_LINES,
+    max_bytes: int = OUTPUT_TAIL_BYTES,
+) -> tuple[str, bool]:
+    """Given the last bytes of a pod's output, return (text, truncated) for a document.
+
+    The text is the last `max_lines` lines within `max_bytes` UTF-8 bytes: invalid UTF-8
+    is replaced, CR/CRLF become newlines, control characters are escaped (`\\x1b`),
+    trailing blank lines dropped. `truncated` (in and out) says earlier output is left
+    out; a line cut by the reader's bound is dropped when a whole one follows it.
+    """
+    text = tail.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    lines = "".join(_printable(c) for c in text).split("\n")
+    if truncated and len(lines) > 1:
+        lines = lines[1:]  # starts wherever the reader's bound fell: likely mid-line
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if len(lines) > max_lines:
+        lines, truncated = lines[-max_lines:], True
+    while len(lines) > 1 and len("\n".join(lines).encode()) > max_bytes:
+        lines, truncated = lines[1:], True
+    if lines and len(lines[0].encode()) > max_bytes:
+        # One line longer than the bound: keep its end, where an error usually is.
+        cut = lines[0].encode()[-max_bytes:].decode("utf-8", errors="ignore")
+        lines, truncated = [cut], True
+    return "\n".join(lines), truncated
+
+
+def last_output_line(text: str) -> str:
+    """Return the last line of `text` worth a one-line summary ("" if none), shortened."""
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(_ROUTINE_PREFIXES)]
+    line = (useful or lines or [""])[-1]
+    return line if len(line) <= SUMMARY_LINE_CHARS else line[: SUMMARY_LINE_CHARS - 1] + "…"
+
+
+def exit_code_note(termination: Termination) -> str | None:
+    """Return why `termination` has no exit code, or None when it has one."""
+    if termination.exit_code is not None:
+        return None
+    if not termination.started:
+        return "no exit code: the pod exited without starting"
+    stage1 = termination.stage1
+    # An app that ran and ended without an exit status is fly's signature (FINDINGS 2:
+    # fly records none); rkt's built-in default stage1 here is fly.
+    if stage1 is None or "fly" in stage1.rsplit("/", 1)[-1]:
+        return "exit code not recorded by the fly stage1"
+    return "exit code not recorded by rkt"
+
+
+def termination_failed(termination: Termination) -> bool:
+    """True if the pod did not end with exit code 0 (an unrecorded code counts as failure)."""
+    return termination.exit_code != 0
+
+
+def early_exit_failed(termination: Termination, policy: RestartPolicy | None) -> bool:
+    """True if a pod seen exiting within its settle window means a failed start.
+
+    Only a pod that exited 0 under a restart policy that lets it finish (never,
+    on-failure) did what it was meant to; a service (always) must not end at once.
+    """
+    return termination_failed(termination) or policy in (None, RestartPolicy.ALWAYS)
+
+
+def termination_summary(termination: Termination) -> str:
+    """One line: which pod ended, how, and its last words."""
+    note = exit_code_note(termination)
+    how = f"exited with code {termination.exit_code}" if note is None else f"exited ({note})"
+    text = f"pod {_short(termination.uuid)} {how}"
+    if termination.exited_within_s is not None:
+        text += f" within {termination.exited_within_s:g}s of its start"
+    output, _ = render_output(termination.output.tail, truncated=termination.output.truncated)
+    line = last_output_line(output)
+    if line:
+        text += f"; last output: {line}"
+    elif termination.output.error:
+        text += f"; {termination.output.error}"
+    return text
+
+
+def _termination_doc(termination: Termination) -> dict[str, Any]:
+    out = termination.output
+    text, truncated = render_output(out.tail, truncated=out.truncated)
+    return {
+        "pod_uuid": termination.uuid,
+        "spec_hash": termination.spec_hash,
+        "exit_code": termination.exit_code,
+        "exit_code_note": exit_code_note(termination),
+        "message": termination_summary(termination).replace("\n", " "),
+        "started_at": _optional_iso(termination.started_at),
+        "observed_at": iso(termination.observed_at),
+        "exited_within_s": termination.exited_within_s,
+        "output": text,
+        "output_truncated": truncated,
+        "log": out.location,
+        "log_error": out.error,
+    }
 
 
 # Which pod a task document shows when it has several: the one that matters most.
@@ -176,6 +310,8 @@ class _Facts:
     error: str | None
     prior_error: str | None
     """The message of the previous document's last_error, if any."""
+    termination: Termination | None
+    """A pod of the task seen finished for the first time in this pass."""
     now: float
 
     @property
@@ -303,8 +439,7 @@ def _base_phase(facts: _Facts, shown: ObservedPod | None, pod: dict[str, Any] | 
             parts.append(f"{restart.restarts} restarts")
         if restart.last_exit_code is not None:
             parts.append(f"last exit code {restart.last_exit_code}")
-        failed = _failure(facts)
-        last_error = failed.message if failed is not None else facts.prior_error
+        last_error = _error_message(facts)
         if last_error:
             parts.append(f"last error: {last_error}")
         return _verdict(TaskPhase.BACKOFF, "BackOff", "; ".join(parts), pod, reconciling="True")
@@ -358,6 +493,21 @@ def _failure(facts: _Facts) -> Outcome | None:
     """The last failed (attempted, not skipped) action of this task in this pass."""
     failed = [o for o in facts.outcomes if not o.ok and not o.skipped]
     return failed[-1] if failed else None
+
+
+def _failed_termination(facts: _Facts) -> Termination | None:
+    """This pass's newly seen termination, if the pod did not end with exit code 0."""
+    term = facts.termination
+    return term if term is not None and termination_failed(term) else None
+
+
+def _error_message(facts: _Facts) -> str | None:
+    """What went wrong most recently: a failed action, a pod that died, or the old error."""
+    failed = _failure(facts)
+    if failed is not None:
+        return failed.message
+    term = _failed_termination(facts)
+    return termination_summary(term) if term is not None else facts.prior_error
 
 
 # --- conditions, history, errors ------------------------------------------------
@@ -455,12 +605,25 @@ def _last_error(facts: _Facts, verdict: _Verdict, previous: object, at: str) -> 
             "message": failed.message or f"{type(failed.action).__name__} failed",
             "at": at,
         }
+    term = _failed_termination(facts)
+    if term is not None:
+        return {"code": POD_EXITED, "message": termination_summary(term), "at": at}
     if verdict.ready == "True":
         return None  # converged: an old error no longer describes the task
     return dict(previous) if isinstance(previous, Mapping) else None
 
 
+def _last_termination(facts: _Facts, previous: object) -> Any:
+    """This pass's newly seen termination, else the one the previous document kept: it
+    outlives its pod, as kubectl's last state does."""
+    if facts.termination is not None:
+        return _termination_doc(facts.termination)
+    return dict(previous) if isinstance(previous, Mapping) else None
+
+
 def _last_exit_code(facts: _Facts, previous: object) -> int | None:
+    if facts.termination is not None and facts.termination.exit_code is not None:
+        return facts.termination.exit_code  # seen this pass: newer than any bookkeeping
     if facts.restart is not None and facts.restart.last_exit_code is not None:
         return facts.restart.last_exit_code
     for outcome in reversed(facts.outcomes):
@@ -532,10 +695,19 @@ def build_task_statuses(
             blocked=report.blocked.get(name),
             error=report.error,
             prior_error=_prior_error(previous.get(name, {})),
+            termination=_new_termination(report.terminations.get(name), previous.get(name, {})),
             now=now,
         )
         docs[name] = _task_doc(facts, report, previous.get(name, {}), at)
     return docs
+
+
+def _new_termination(term: Termination | None, previous: Mapping[str, Any]) -> Termination | None:
+    """`term` unless the previous document already recorded that pod's end."""
+    last = previous.get("last_termination")
+    if term is not None and isinstance(last, Mapping) and last.get("pod_uuid") == term.uuid:
+        return None
+    return term
 
 
 def _prior_error(previous: Mapping[str, Any]) -> str | None:
@@ -585,6 +757,7 @@ def _task_doc(
         "last_exit_code": _last_exit_code(facts, previous.get("last_exit_code")),
         "next_retry_at": _optional_iso(next_retry),
         "last_error": _last_error(facts, verdict, previous.get("last_error"), at),
+        "last_termination": _last_termination(facts, previous.get("last_termination")),
         "history": _history(previous.get("history"), _attempts(facts), at),
     }
     old_updated = previous.get("updated_at")

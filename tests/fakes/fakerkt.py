@@ -44,12 +44,16 @@ Process model: `run`/`run-prepared` stay in the foreground as the pod's supervis
 print nothing of their own on stdout. The supervisor forks each app: the app's exec
 (`--exec` or the image's) plus the args after `--`, if that program exists on the host
 (absolute path, or found on the app's PATH then the host's PATH); otherwise a
-placeholder `sleep 2147483647`. Apps inherit the supervisor's stdout/stderr; stdin is
-/dev/null unless `--interactive`. Env: rkt's defaults (PATH, HOME, USER, ...), then the
-host env with `--inherit-env`, then image env, `--set-env-file`, `--set-env`,
-`--environment`. `--user/--group/--working-dir`, isolators, volumes and mounts are
-recorded in the manifest but not applied (no namespaces, chroot or cgroups). The `pid`
-file holds the supervisor's pid, as with fly (where it is the `rkt run` process itself).
+placeholder `sleep 2147483647`. The exception is a local .aci whose rootfs holds files:
+a program missing from it fails as on real rkt (fly: `run: can't execute "P": no such
+file or directory`, rkt exits 254, no exit code; systemd-like: `Error: Unable to open
+"P": No such file or directory`, exit code 203 recorded). Apps inherit the supervisor's
+stdout/stderr; stdin is /dev/null unless `--interactive`. Env: rkt's defaults (PATH,
+HOME, USER, ...), then the host env with `--inherit-env`, then image env,
+`--set-env-file`, `--set-env`, `--environment`. `--user/--group/--working-dir`,
+isolators, volumes and mounts are recorded in the manifest but not applied (no
+namespaces, chroot or cgroups). The `pid` file holds the supervisor's pid, as with fly
+(where it is the `rkt run` process itself).
 Each app is the leader of its own process group (standing in for the container) with
 PR_SET_PDEATHSIG=SIGKILL; the supervisor is a child subreaper and forks a small
 watchdog that SIGKILLs the app groups if the supervisor itself is killed, so an app and
@@ -107,9 +111,12 @@ Known differences from real rkt 1.30 (honest list):
     exist, so the app is the placeholder sleep). docker:// still needs
     --insecure-options=image, a local .aci still needs it or a `.asc`/--signature file
     (its content is not verified). Stage1 images are not put in the store.
-  * Apps are host processes (see above); host-flavor console lines are not prefixed
-    with journal timestamps; `rkt enter` runs the command on the host with the app's
-    environment. `--wait-ready` never becomes ready (fly behaviour; host rarely does).
+  * Apps are host processes (see above): a program missing from the image is modelled
+    only for local .aci images with a non-empty rootfs (synthesized and manifest-only
+    images have none to look in: a program not on the host runs the placeholder);
+    host-flavor console lines are not prefixed with journal timestamps; `rkt enter`
+    runs the command on the host with the app's environment. `--wait-ready` never
+    becomes ready (fly behaviour; host rarely does).
   * `status` prints `app-<name>=` lines in manifest order (real: random map order);
     `--set-env`/`--set-env-file` keep flag/file order (real: random).
   * --debug prints error chains only for UUID lookups.
@@ -1884,8 +1891,9 @@ def image_kind(image: str) -> str:
     return "name"
 
 
-def read_aci(path: str) -> tuple[str, dict, int]:
-    """Read a local .aci (tar, optionally gzip/bzip2/xz): (image id, manifest, size)."""
+def read_aci(path: str) -> tuple[str, dict, int, list[str]]:
+    """Read a local .aci (tar, optionally gzip/bzip2/xz): (image id, manifest, size,
+    the absolute paths of the files and symlinks in its rootfs)."""
     import hashlib
     import io
     import tarfile
@@ -1918,11 +1926,16 @@ def read_aci(path: str) -> tuple[str, dict, int]:
                 raise RktError("missing manifest")
             raw = tar.extractfile(member)
             manifest = json.loads(raw.read() if raw else b"")
+            rootfs = sorted(
+                "/" + m.name.lstrip("./").removeprefix("rootfs/")
+                for m in tar.getmembers()
+                if m.name.lstrip("./").startswith("rootfs/") and (m.isfile() or m.issym())
+            )
     except (tarfile.TarError, ValueError) as exc:
         raise RktError(f"error reading image manifest: {exc}") from None
     if not isinstance(manifest, dict) or not manifest.get("name"):
         raise RktError("image manifest has no name")
-    return image_id, manifest, len(data)
+    return image_id, manifest, len(data), rootfs
 
 
 def synth_manifest(name: str, version: str, app_name: str) -> dict:
@@ -2001,13 +2014,14 @@ def find_image(ctx: Ctx, image: str, policy: str, signature: str | None = None) 
                 asc = signature or image + ".asc"
                 if not os.path.exists(asc):
                     raise FileNotFoundError(errno.ENOENT, "no such file", asc)
-            image_id, manifest, size = read_aci(image)
+            image_id, manifest, size, rootfs = read_aci(image)
         except OSError as exc:
             raise RktError(os_error("open", exc)) from None
         existing = store_get(data_dir, image_id)
         if existing is not None:
             return existing
         record = _new_image("file://" + os.path.abspath(image), image_id, manifest, size)
+        record["rootfs_files"] = rootfs
         store_put(data_dir, record)
         return record
     if kind == "url" and image.startswith("docker://"):
@@ -2621,6 +2635,32 @@ def _app_process(ctx: Ctx, pod: Pod, runtime: dict) -> tuple[str, list[str], dic
     return path, argv, env, cwd
 
 
+def _missing_from_image(ctx: Ctx, runtime: dict) -> str | None:
+    """The app's program if its image is an ACI whose rootfs lacks it, else None.
+
+    Images the fake synthesizes, and ACIs with an empty rootfs (manifest-only test
+    images), have nothing to look in: their apps run host programs or the placeholder.
+    """
+    argv = (runtime.get("app") or {}).get("exec") or []
+    image = store_get(ctx.data_dir, str((runtime.get("image") or {}).get("id", "")))
+    files = image.get("rootfs_files") if image else None
+    if not argv or not files or not isinstance(files, list) or not str(argv[0]).startswith("/"):
+        return None
+    return None if str(argv[0]) in files else str(argv[0])
+
+
+def _exec_failure(program: str, flavor: str) -> tuple[str, int]:
+    """What stage1 prints, and the exit status, when an app's program is not in its image.
+
+    fly: rkt itself fails to exec it and exits 254 (no app exit code is recorded);
+    systemd-like: systemd reports it and records EXIT_EXEC, 203 (as seen on
+    rkt 1.30.0 with fly and host, running a missing `--exec`).
+    """
+    if flavor == "fly":
+        return f"run: can't execute {go_quote(program)}: no such file or directory\n", 254
+    return f"Error: Unable to open {go_quote(program)}: No such file or directory\n", 203
+
+
 def supervise(ctx: Ctx, pod: Pod, manifest: dict, flavor: str) -> int:
     """Run the pod's apps as children until they end; hold the pod lock all along.
 
@@ -2657,6 +2697,7 @@ def supervise(ctx: Ctx, pod: Pod, manifest: dict, flavor: str) -> int:
         signal.signal(signum, lambda s, _f: pending.append(s))
     signal.signal(signal.SIGCHLD, lambda _s, _f: None)  # wakes select() via the wakeup fd
     specs = [(str(r.get("name")), *_app_process(ctx, pod, r)) for r in manifest.get("apps") or []]
+    missing = {str(r.get("name")): _missing_from_image(ctx, r) for r in manifest.get("apps") or []}
     sys.stdout.flush()
     sys.stderr.flush()
     supervisor = os.getpid()
@@ -2678,6 +2719,11 @@ def supervise(ctx: Ctx, pod: Pod, manifest: dict, flavor: str) -> int:
                 if not ctx.opts.get("interactive"):
                     null = os.open(os.devnull, os.O_RDONLY)
                     os.dup2(null, 0)
+                program = missing.get(name)
+                if program is not None:
+                    message, code = _exec_failure(program, flavor)
+                    os.write(2, message.encode())
+                    os._exit(code)
                 if cwd:
                     os.chdir(cwd)
                 os.execve(path, argv, env)

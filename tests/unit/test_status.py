@@ -244,6 +244,7 @@ def test_running_document_whole() -> None:
         "last_exit_code": None,
         "next_retry_at": None,
         "last_error": None,
+        "last_termination": None,
         "history": [],
         "updated_at": iso(NOW),
     }  # fmt: skip
