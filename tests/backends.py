@@ -251,6 +251,10 @@ class Backend:
         except (AssertionError, OSError, ValueError, subprocess.SubprocessError):
             pods = []
         running = [p["name"] for p in pods if p.get("state") == "running"]
+        # A pod in its boot window (running, no pid file yet) cannot be stopped: wait it out.
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline and any(_pod_pid(rkt_dir, u) is None for u in running):
+            time.sleep(0.05)
         pids = [pid for pid in (_pod_pid(rkt_dir, uuid) for uuid in running) if pid]
         for uuid in running:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
