@@ -390,7 +390,15 @@ class Outcome:
     message: str = ""
     duration_ms: float = 0.0
     skipped: bool = False
-    """Not attempted because an earlier action of the same task failed."""
+    """Not attempted because an earlier action of the same task failed or was deferred."""
+    deferred: bool = False
+    """Not done yet for a transitional reason (a pod still booting): retried on the next
+    pass; neither a failure nor a backoff (`ok` is False: it did not happen)."""
+
+    @property
+    def failed(self) -> bool:
+        """Attempted and failed: what degrades a pass, backs a task off and counts as failed."""
+        return not self.ok and not self.skipped and not self.deferred
 
 
 class PassResult(StrEnum):

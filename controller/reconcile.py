@@ -365,8 +365,8 @@ class Reconciler:
             spec = desired.tasks.get(task)
             state = self._restarts.get(task, RestartState())
             if not outcome.ok:
-                if outcome.skipped or outcome.error_code == "not_owned":
-                    continue
+                if not outcome.failed or outcome.error_code == "not_owned":
+                    continue  # skipped or deferred: retried soon, nothing to back off
                 failures = self._action_failures.get(task, 0) + 1
                 self._action_failures[task] = failures
                 delay = backoff.delay(
@@ -461,7 +461,7 @@ def _with_specs(desired: DesiredState, specs: Mapping[TaskName, TaskSpec]) -> De
 
 
 def _result(the_plan: Plan, outcomes: tuple[Outcome, ...]) -> PassResult:
-    if any(not o.ok and not o.skipped for o in outcomes):
+    if any(o.failed for o in outcomes):
         return PassResult.DEGRADED
     guard = {HoldReason.INCOMPLETE_OBSERVATION, HoldReason.DELETION_GUARD}
     if any(h.reason in guard for h in the_plan.holds):

@@ -38,6 +38,7 @@ from controller.config import Config
 from controller.errors import (
     LaunchError,
     ManifestError,
+    PodStarting,
     RktCommandFailed,
     RktError,
     RktNotFound,
@@ -161,6 +162,21 @@ def _no_such_pod(result: _Completed) -> bool:
 def _stopped_already(result: _Completed) -> bool:
     # The pod is gone, or not running at all (prepared: `stop: pod "<uuid>" is not running`).
     return _no_such_pod(result) or result.says("is not running")
+
+
+def _booting(result: _Completed) -> bool:
+    # The boot window (FINDINGS): the pod reads `running` before stage1 writes its pid
+    # file, and stop fails with `error reading pid: open ppid: no such file or directory`
+    # (host; fly says `open pid`), exit 254. Transitional, not a failure.
+    return (
+        result.returncode != 0
+        and result.says("error reading pid: open ")
+        and result.says("no such file or directory")
+    )
+
+
+def _stop_tolerated(result: _Completed) -> bool:
+    return _stopped_already(result) or _booting(result)
 
 
 def _execute(
@@ -360,9 +376,12 @@ class RktCli:
         """Stop pod `uuid`: `rkt stop`, wait up to `kill_timeout_s`, then `stop --force`.
 
         A pod that is already stopped, not running or gone counts as stopped. Raise
+        PodStarting (transitional: no failure is counted) while the pod has no pid yet,
         RktError if rkt fails or the pod still runs `command_timeout_s` after --force.
         """
-        result = self._run(rktargs.stop_argv(uuid, self._opts), tolerate=_stopped_already)
+        result = self._run(rktargs.stop_argv(uuid, self._opts), tolerate=_stop_tolerated)
+        if _booting(result):
+            raise PodStarting(uuid, result.stderr.decode("utf-8", errors="replace"))
         if result.returncode == 0 and not result.says("is already stopped"):
             # rkt stop only sends the signal (CONTRACT §4.7): wait for the pod to exit.
             if self._wait_not_running(uuid, self._clock() + kill_timeout_s):

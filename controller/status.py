@@ -220,7 +220,7 @@ def _verdict(
 def _started(facts: _Facts) -> Outcome | None:
     """The successful Start/RunPrepared of this pass, if any."""
     for outcome in facts.outcomes:
-        if isinstance(outcome.action, Start | RunPrepared) and outcome.ok and not outcome.skipped:
+        if isinstance(outcome.action, Start | RunPrepared) and outcome.ok:
             return outcome
     return None
 
@@ -356,7 +356,7 @@ def _base_phase(facts: _Facts, shown: ObservedPod | None, pod: dict[str, Any] | 
 
 def _failure(facts: _Facts) -> Outcome | None:
     """The last failed (attempted, not skipped) action of this task in this pass."""
-    failed = [o for o in facts.outcomes if not o.ok and not o.skipped]
+    failed = [o for o in facts.outcomes if o.failed]
     return failed[-1] if failed else None
 
 
@@ -401,7 +401,7 @@ def _attempts(facts: _Facts) -> list[tuple[str, str, str, bool]]:
     events: list[tuple[str, str, str, bool]] = []
     for outcome in facts.outcomes:
         action = outcome.action
-        if outcome.skipped:
+        if outcome.skipped or outcome.deferred:
             continue
         if isinstance(action, Start):
             spec_hash: str | None = action.spec_hash
@@ -599,10 +599,14 @@ def action_name(action: Start | RunPrepared | Stop | Remove) -> str:
 
 
 def action_counts(outcomes: Iterable[Outcome]) -> dict[str, int]:
-    """Count outcomes per action kind and result: {"start": n, ..., "failed": n, "skipped": n}."""
-    counts = {"start": 0, "run_prepared": 0, "stop": 0, "remove": 0, "failed": 0, "skipped": 0}
+    """Count outcomes per action kind and result: {"start": n, ..., "failed": n, "skipped": n,
+    "deferred": n}."""
+    counts = {"start": 0, "run_prepared": 0, "stop": 0, "remove": 0, "failed": 0, "skipped": 0,
+              "deferred": 0}  # fmt: skip
     for outcome in outcomes:
-        if outcome.skipped:
+        if outcome.deferred:
+            counts["deferred"] += 1
+        elif outcome.skipped:
             counts["skipped"] += 1
         elif not outcome.ok:
             counts["failed"] += 1
