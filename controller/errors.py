@@ -11,6 +11,7 @@
     │   ├── RktUnsupported      rkt is older than 1.27.0 or its version is unreadable
     │   └── PodStarting         a pod is still in its boot window (transitional)
     ├── LaunchError             the launcher could not start a prepared pod
+    ├── VolumeError             a volume's host directory is missing or cannot be made
     └── StatusWriteError        a status/state file could not be written
 
 Retryable vs terminal is a property of the class: `RktError`s are retried with
@@ -143,6 +144,13 @@ class LaunchError(RktctlError):
     """Raised when a launcher cannot start `rkt run-prepared` for a pod."""
 
     code = "launch_failed"
+    retryable = True
+
+
+class VolumeError(RktctlError):
+    """Raised when a volume's host path is missing or its directory cannot be created."""
+
+    code = "volume_unavailable"
     retryable = True
 
 

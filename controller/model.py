@@ -315,6 +315,7 @@ class HoldReason(StrEnum):
     INVALID_SPEC = "invalid_spec"
     BLOCKED = "blocked"
     RESTART_NEVER = "restart_never"
+    HOST_PATH_MISSING = "host_path_missing"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

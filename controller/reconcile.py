@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from controller import backoff, manifest, nodeinfo, placement, rktargs
+from controller import backoff, manifest, nodeinfo, placement, rktargs, volumes
 from controller.actuate import TaskExtras, apply
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
@@ -232,6 +232,7 @@ class Reconciler:
                 now=now,
                 restarts=self._restarts,
                 blocked=placed.blocked,
+                missing_host_paths=self._missing_host_paths(placed.specs),
                 policy=PlanPolicy(
                     max_delete_fraction=self.cfg.max_delete_fraction,
                     allow_empty=self.cfg.allow_empty,
@@ -307,6 +308,12 @@ class Reconciler:
             overcommit=self.cfg.overcommit,
             volumes_enabled=self.cfg.volumes_enabled,
         )
+
+    def _missing_host_paths(self, specs: Mapping[TaskName, TaskSpec]) -> dict[TaskName, str]:
+        """Tasks whose absolute volume host paths are missing -> why (rkt would refuse them)."""
+        data_dir = volumes.task_data_dir(self.cfg.state_dir)
+        missing = {n: volumes.missing_host_paths(s, data_dir=data_dir) for n, s in specs.items()}
+        return {name: "; ".join(problems) for name, problems in missing.items() if problems}
 
     def _save_ports(self, persisted: Mapping[TaskName, Mapping[str, int]]) -> None:
         if persisted == self._ports:

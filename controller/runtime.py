@@ -33,7 +33,7 @@ from typing import Protocol, runtime_checkable
 
 import structlog
 
-from controller import observe, rktargs
+from controller import observe, rktargs, volumes
 from controller.config import Config
 from controller.errors import (
     LaunchError,
@@ -45,6 +45,7 @@ from controller.errors import (
     RktOutputError,
     RktTimeout,
     StatusWriteError,
+    VolumeError,
     subcommand_of,
 )
 from controller.fsio import atomic_write
@@ -129,7 +130,7 @@ def argv_options(
         global_args=cfg.rkt_global_args(),
         stage1=cfg.stage1,
         insecure_default=cfg.insecure_default,
-        task_data_dir=str(Path(cfg.state_dir) / "tasks"),
+        task_data_dir=volumes.task_data_dir(cfg.state_dir),
         extra_env=dict(extra_env or {}),
         host_ports=dict(host_ports or {}),
     )
@@ -296,16 +297,23 @@ class RktCli:
     ) -> PodUUID:
         """Prepare a pod for `spec` and return its UUID (the pod is then `prepared`).
 
-        Trusts `spec.trust_prefix` first, once per prefix (remembered in the state
-        dir). Raise ManifestError if the spec cannot be expressed as rkt flags,
-        RktError subclasses if trust or prepare fail, RktOutputError if prepare
-        prints no UUID.
+        Creates the directories of relative volumes first, and refuses a missing
+        absolute host path before any rkt command (rkt would refuse the pod only at
+        run-prepared). Trusts `spec.trust_prefix` first, once per prefix (remembered in
+        the state dir). Raise ManifestError if the spec cannot be expressed as rkt flags,
+        VolumeError for a host path that is missing or cannot be created, RktError
+        subclasses if trust or prepare fail, RktOutputError if prepare prints no UUID.
         """
         opts = argv_options(self._cfg, extra_env=extra_env, host_ports=host_ports)
         try:
             argv = rktargs.prepare_argv(spec, opts)
         except ValueError as exc:
             raise ManifestError(spec.source or spec.name, [str(exc)]) from exc
+        missing = volumes.missing_host_paths(spec, data_dir=opts.task_data_dir)
+        if missing:
+            raise VolumeError(f"task {spec.name}: " + "; ".join(missing))
+        for path in volumes.ensure_task_dirs(spec, data_dir=opts.task_data_dir):
+            log.info("volume_dir_created", task=spec.name, path=str(path))
         if spec.trust_prefix:
             self.trust(spec.trust_prefix, debug=spec.debug)
         result = self._run(argv, timeout=self._cfg.prepare_timeout_s)

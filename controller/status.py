@@ -246,6 +246,12 @@ def _decide(facts: _Facts) -> _Verdict:
         return _verdict(TaskPhase.INVALID, "InvalidSpec", msg, pod, stalled="True")
     if facts.blocked is not None:
         return _verdict(TaskPhase.BLOCKED, "Blocked", facts.blocked, pod, stalled="True")
+    no_path = next((h for h in facts.holds if h.reason == HoldReason.HOST_PATH_MISSING), None)
+    if no_path is not None:
+        msg = no_path.message
+        if shown is not None and shown.state in LIVE_STATES:
+            msg += f" (pod {_short(shown.uuid)} keeps running spec {_hash8(shown.spec_hash)})"
+        return _verdict(TaskPhase.BLOCKED, "HostPathMissing", msg, pod, stalled="True")
     own_hold = next((h for h in facts.holds if h.reason in _OWN_HOLDS), None)
     if own_hold is not None:
         return _held(own_hold, pod)

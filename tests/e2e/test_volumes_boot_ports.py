@@ -82,7 +82,7 @@ def test_a_relative_volume_is_created_under_the_task_dir_before_prepare(h: Harne
     if not h.backend.is_fake:  # the fake runs the app on the host without the mount
         wait_for((data / "hello").exists, what="the app writing into its volume")
         assert (data / "hello").read_text() == "hi\n"
-    assert _phase(h, "vol") in ("Running", "Starting")
+    wait_for(lambda: _phase(h, "vol") == "Running", what="status Running")
 
 
 def test_a_missing_absolute_host_path_blocks_the_task_before_rkt(
