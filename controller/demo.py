@@ -65,6 +65,11 @@ class _Demo:
         self.log = root / "daemon.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def _flavor_setting(self) -> list[str]:
+        # The bundled fake's compiled-in stage1 is coreos, which remaps ports; rktctl's
+        # default assumes fly, which cannot (README "Ports and port_map").
+        return ['default_stage1_flavor = "coreos"'] if self.rkt == DEFAULT_FAKE else []
+
     def run(self) -> int:
         _say(f"demo directory: {self.root}")
         self.desired.mkdir()
@@ -84,6 +89,7 @@ class _Demo:
                     "resync_interval_s = 5",
                     "gc_interval_s = 0",
                     'log_format = "json"',
+                    *self._flavor_setting(),
                 ]
             )
             + "\n"

@@ -39,6 +39,15 @@ RKT_INSECURE_OPTIONS = (
     "capabilities", "paths", "seccomp", "all-fetch", "all-run", "all",
 )  # fmt: skip
 
+# rkt's stage1 flavors (its stage1-<flavor>.aci images). fly runs the app in the host's
+# namespaces: no network of its own, so `--port` is silently ignored (FINDINGS 2).
+STAGE1_FLAVORS = ("fly", "host", "coreos", "kvm", "src")
+# The flavor of rkt's compiled-in default stage1 when the config does not say: fly, as
+# in the rkt 1.30.0 build this project is tested with (upstream release builds default
+# to coreos). Assuming fly is the safe side: a wrong guess refuses a port mapping with a
+# message, where the opposite guess advertised ports nothing listens on.
+DEFAULT_STAGE1_FLAVOR = "fly"
+
 API_VERSION = "rktctl.io/v1"
 KIND_TASK = "Task"
 

@@ -307,6 +307,8 @@ class Reconciler:
             capacity=nodeinfo.capacity(self._node_attrs, self.cfg),
             overcommit=self.cfg.overcommit,
             volumes_enabled=self.cfg.volumes_enabled,
+            stage1=self.cfg.stage1,
+            default_stage1_flavor=self.cfg.default_stage1_flavor,
         )
 
     def _missing_host_paths(self, specs: Mapping[TaskName, TaskSpec]) -> dict[TaskName, str]:

@@ -129,6 +129,7 @@ def argv_options(
         rkt=cfg.rkt,
         global_args=cfg.rkt_global_args(),
         stage1=cfg.stage1,
+        default_stage1_flavor=cfg.default_stage1_flavor,
         insecure_default=cfg.insecure_default,
         task_data_dir=volumes.task_data_dir(cfg.state_dir),
         extra_env=dict(extra_env or {}),

@@ -144,6 +144,11 @@ class Backend:
         return self.name.removeprefix("real-")
 
     @property
+    def default_flavor(self) -> str:
+        """The flavor of the stage1 this rkt uses when none is named (compiled in)."""
+        return "coreos" if self.is_fake else "fly"
+
+    @property
     def records_exit_codes(self) -> bool:
         """Fly runs the app as the rkt process itself and writes no exit status."""
         return self.flavor != "fly"
@@ -177,7 +182,8 @@ class Backend:
 
     def config(self) -> dict[str, Any]:
         """The rktctl config settings that point it at this backend (besides `rkt_dir`)."""
-        settings: dict[str, Any] = {"rkt": self.rkt}
+        # The flavor of this rkt's compiled-in stage1: the fake's is coreos, real rkt's fly.
+        settings: dict[str, Any] = {"rkt": self.rkt, "default_stage1_flavor": self.default_flavor}
         if self.stage1 is not None:
             settings["stage1"] = self.stage1
         return settings

@@ -194,7 +194,7 @@ def test_fly_refuses_a_port_it_cannot_remap_and_says_what_to_write(h: Harness) -
     )
     status = wait_for(lambda: _phase(h, "dyn") == "Blocked" and h.task_status("dyn"),
                       what="dyn Blocked")  # fmt: skip
-    assert "fly" in status["message"] and "net" in status["message"]
+    assert "fly" in status["message"] and 'net: ["host"]' in status["message"]
     assert not h.calls("prepare")
 
 
