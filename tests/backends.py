@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -292,6 +293,28 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def free_port() -> int:
+    """A TCP port nothing on this host listens on right now (fly and fake apps bind host ports)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_answer(port: int, *, timeout: float = 2.0) -> str | None:
+    """The status line an HTTP server reached at 127.0.0.1:`port` answers, None if none does.
+
+    A probe from the host, bounded by `timeout`: a forwarded port that accepts but
+    reaches no app gives None too.
+    """
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = s.recv(64)
+        if data.startswith(b"HTTP/1."):
+            return data.split(b"\r\n", 1)[0].decode()
+    return None
 
 
 def mounts_below(path: Path) -> list[str]:

@@ -19,7 +19,6 @@ rktctl fixes (issue 10), so the fake cannot drift from real rkt on them.
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -27,30 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import BUSYBOX, Backend
+from tests.backends import BUSYBOX, Backend, free_port, http_answer
 from tests.contract.rktcli import Rkt
 from tests.e2e.harness import wait_for
 from tests.fakes import fakerkt, make_aci
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_answer(port: int, *, timeout: float = 2.0) -> str | None:
-    """The status line an HTTP server on 127.0.0.1:`port` answers with, None if nobody does."""
-    with contextlib.suppress(OSError):
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            data = sock.recv(64)
-            if data.startswith(b"HTTP/1."):
-                return data.split(b"\r\n", 1)[0].decode()
-    return None
 
 
 def server_app(backend: Backend, port: int) -> tuple[str, ...]:
@@ -68,7 +49,7 @@ def server_app(backend: Backend, port: int) -> tuple[str, ...]:
 @pytest.fixture
 def web_aci(backend: Backend, tmp_path: Path) -> tuple[str, int]:
     """An ACI declaring one TCP port (a free one, so a fly or fake app cannot collide)."""
-    port = _free_port()
+    port = free_port()
     if not backend.is_fake and not BUSYBOX.exists():
         pytest.skip(f"{backend}: the test image needs busybox-static")
     files = {} if backend.is_fake else {"bin/busybox": BUSYBOX.read_bytes()}
@@ -191,7 +172,7 @@ def test_port_is_forwarded_with_an_own_network_and_ignored_by_fly(
     rkt: Rkt, web_aci: tuple[str, int], launch: Callable[[str], subprocess.Popen[bytes]]
 ) -> None:
     image, app_port = web_aci
-    host_port = _free_port()
+    host_port = free_port()
     uuid = _prepare(
         rkt, image, f"--port={app_port}-tcp:{host_port}", app=server_app(rkt.backend, app_port)
     )
@@ -210,7 +191,7 @@ def test_the_fake_fly_flavor_forwards_nothing(
 ) -> None:
     rkt.backend.skip_unless_fake("real fly is covered by the test above")
     image, app_port = web_aci
-    host_port = _free_port()
+    host_port = free_port()
     uuid = _prepare(
         rkt,
         image,

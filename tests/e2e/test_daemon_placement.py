@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 
 import pytest
 
+from tests.backends import free_port
 from tests.e2e.harness import Harness, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -60,8 +60,8 @@ def test_dynamic_port_survives_restart_and_replace(h: Harness) -> None:
     port_map = "    port_map: {http: '8080-tcp'}\n"
     if h.backend.flavor == "fly":
         # fly shares the host's network: it cannot publish a mapped port on a host port
-        # rktctl picks (refused, see test_volumes_boot_ports.py). A dynamic port there is
-        # a host-network port the app binds itself, as with `net: [host]`.
+        # rktctl picks (refused: test_daemon_volumes_boot_ports.py). A dynamic port there
+        # is a host-network port the app binds itself, as with `net: [host]`.
         port_map = "    net: [host]\n"
     h.start()
     h.write_manifest("web.yaml", _task(h, "web", ports=ports, port_map=port_map))
@@ -101,11 +101,9 @@ def test_two_tasks_on_one_static_port_run_one_and_block_the_other(h: Harness) ->
     static = 16379
     port_map = "    port_map: {db: '6379-tcp'}\n"
     if h.backend.flavor == "fly":
-        # fly cannot remap 6379 to 16379 (refused, see test_volumes_boot_ports.py): the
+        # fly cannot remap 6379 to 16379 (refused: test_daemon_volumes_boot_ports.py): the
         # host port must be the container port, so use one that is free on this host.
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            static = sock.getsockname()[1]
+        static = free_port()
         port_map = f"    port_map: {{db: {static}}}\n"
     ports = f"  resources:\n    ports:\n      db: {{static: {static}}}\n"
     h.write_manifest("a.yaml", _task(h, "alpha", ports=ports, port_map=port_map))

@@ -1,7 +1,8 @@
 """A pod in its boot window (running, no pid file yet) cannot be stopped: a deferral, not a failure.
 
 Integration tier, in-process, on the fake rkt with its `boot_s` fault (real rkt's host
-stage1 has this window for ~1 s; the e2e test of the same name runs on real rkt).
+stage1 has this window for ~1 s; tests/e2e/test_daemon_volumes_boot_ports.py runs the same
+scenario on real rkt).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Integration tier, in-process on the fake rkt, which refuses a missing host path at
 run-prepared as real rkt does (tests/contract/test_volumes_boot_ports.py proves that on
-every backend; tests/e2e/test_volumes_boot_ports.py runs the daemon on real rkt).
+every backend; tests/e2e/test_daemon_volumes_boot_ports.py runs the daemon on real rkt).
 """
 
 from __future__ import annotations

@@ -15,14 +15,12 @@ same assertions; a scenario that cannot run on one backend says why.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.backends import Backend
-from tests.contract.test_volumes_boot_ports import http_answer
+from tests.backends import Backend, free_port, http_answer
 from tests.e2e.harness import Harness, wait_for
 from tests.fakes import fakerkt, make_aci
 
@@ -50,12 +48,6 @@ def _metric(h: Harness, line_start: str) -> float | None:
         if line.startswith(line_start):
             return float(line.rsplit(" ", 1)[1])
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- relative and missing volume host paths -----------------------------------------------
@@ -200,7 +192,7 @@ def test_fly_refuses_a_port_it_cannot_remap_and_says_what_to_write(h: Harness) -
 
 def test_on_fly_the_advertised_port_is_the_port_the_app_listens_on(h: Harness) -> None:
     _use_fly(h)
-    port = _free_port()  # fly pods bind the host's own ports: pick a free one
+    port = free_port()  # fly pods bind the host's own ports: pick a free one
     h.start()
     h.write_manifest(
         "web.yaml",
@@ -223,11 +215,11 @@ def test_with_an_own_network_a_static_port_is_remapped_as_before(
     h.backend.skip_if(
         h.backend.flavor == "fly", "fly cannot remap ports (see the fly tests in this file)"
     )
-    host_port = _free_port()
+    host_port = free_port()
     if h.backend.is_fake:
         # Fake apps share the host's network: the container port must be free on the host,
         # and the forwarder needs the image to declare it (as rkt checks it).
-        app_port = _free_port()
+        app_port = free_port()
         image = make_aci.build_aci(
             tmp_path / "web.aci", name="example.com/web", version="1.0",
             exec_=("/bin/sleep", "3600"), ports={f"{app_port}-tcp": app_port},
