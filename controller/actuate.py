@@ -6,8 +6,11 @@ task run strictly in plan order; different tasks run concurrently, at most
 actions (a failed prepare must not be followed by stopping nothing, a failed stop
 by starting a second pod) but never another task's. Nothing here raises for an
 action failure: it becomes `Outcome(ok=False, error_code=...)`, and the
-reconciler turns it into per-task backoff. As defence in depth, a Stop, Remove
-or RunPrepared whose pod is not in `owned` is refused.
+reconciler turns it into per-task backoff. A transitional error (a pod still in
+its boot window) is no failure: the outcome is `deferred`, the task's later
+actions are skipped, and the next pass (soon: the daemon re-checks after any
+action) tries again. As defence in depth, a Stop, Remove or RunPrepared whose pod
+is not in `owned` is refused.
 """
 
 from __future__ import annotations
@@ -80,22 +83,24 @@ def apply(
 
     def run_group(actions: Sequence[Action]) -> list[Outcome]:
         results: list[Outcome] = []
-        failed = False
+        stopped_by: Outcome | None = None
         for action in actions:
-            if failed:
+            if stopped_by is not None:
+                why = "was deferred" if stopped_by.deferred else "failed"
                 results.append(
                     Outcome(
                         action=action,
                         ok=False,
                         skipped=True,
-                        message="skipped: an earlier action of this task failed",
+                        message=f"skipped: an earlier action of this task {why}",
                     )
                 )
                 continue
             outcome = _execute(
                 action, runtime, specs=specs, owned=owned, extras=extras or {}, clock=clock
             )
-            failed = not outcome.ok
+            if not outcome.ok:
+                stopped_by = outcome
             results.append(outcome)
         return results
 
@@ -157,6 +162,18 @@ def _execute(
             event = "pod_removed"
     except RktctlError as exc:
         duration_ms = (clock() - started) * 1000
+        if exc.transitional:
+            bound.info("action_deferred", pod_uuid=uuid, code=exc.code, error=str(exc),
+                       duration_ms=round(duration_ms, 1))  # fmt: skip
+            return Outcome(
+                action=action,
+                ok=False,
+                deferred=True,
+                pod_uuid=uuid,
+                error_code=exc.code,
+                message=str(exc),
+                duration_ms=duration_ms,
+            )
         returncode = getattr(exc, "returncode", None)
         bound.warning(
             "action_failed",

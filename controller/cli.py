@@ -193,7 +193,10 @@ def _print_report_summary(report: PassReport) -> None:
 
     for outcome in report.outcomes:
         action = outcome.action
-        state = "ok" if outcome.ok else ("skipped" if outcome.skipped else "FAILED")
+        if outcome.ok:
+            state = "ok"
+        else:
+            state = "deferred" if outcome.deferred else "skipped" if outcome.skipped else "FAILED"
         uuid = outcome.pod_uuid or ""
         word = action.kind.replace("_", "-")
         line = f"{action.task}: {word} ({action.reason}) {uuid} {state}".rstrip()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import ConfigError
-from controller.model import RKT_INSECURE_OPTIONS, frozen_map
+from controller.model import DEFAULT_STAGE1_FLAVOR, RKT_INSECURE_OPTIONS, STAGE1_FLAVORS, frozen_map
 
 DEFAULT_CONFIG_PATH = "/etc/rktctl/config.toml"
 ENV_PREFIX = "RKTCTL_"
@@ -50,6 +50,9 @@ class Config:
     """How `rkt run-prepared` is started: `detached` (new session) or `systemd-run`."""
     stage1: str | None = None
     """Default stage1: an image name, an absolute path or a URL of a stage1 ACI."""
+    default_stage1_flavor: str = DEFAULT_STAGE1_FLAVOR
+    """Flavor of rkt's compiled-in default stage1 (used when neither the task nor `stage1`
+    names one): fly, host, coreos, kvm or src. It decides whether ports can be remapped."""
     insecure_default: tuple[str, ...] = ("image",)
     """`--insecure-options` when a task sets neither insecure_options nor trust_prefix."""
     volumes_enabled: bool = True
@@ -283,6 +286,11 @@ def _check(cfg: Config) -> list[str]:
         problems.append(f"launcher: {cfg.launcher!r} is not one of {', '.join(LAUNCHERS)}")
     if cfg.log_level not in LOG_LEVELS:
         problems.append(f"log_level: {cfg.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    if cfg.default_stage1_flavor not in STAGE1_FLAVORS:
+        problems.append(
+            f"default_stage1_flavor: {cfg.default_stage1_flavor!r} is not one of "
+            f"{', '.join(STAGE1_FLAVORS)}"
+        )
     if cfg.log_format not in LOG_FORMATS:
         problems.append(f"log_format: {cfg.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
     bad_words = [w for w in cfg.insecure_default if w not in INSECURE_WORDS]

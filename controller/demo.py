@@ -148,6 +148,10 @@ class _Demo:
         }
         if self.rkt.stage1:
             settings["stage1"] = self.rkt.stage1
+        if self.rkt.is_fake:
+            # The bundled fake's compiled-in stage1 is coreos, which remaps ports; rktctl's
+            # default assumes fly, which cannot (README "Ports and port_map").
+            settings["default_stage1_flavor"] = "coreos"
         self.config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))
 
     def _write_manifests(self) -> None:

@@ -8,13 +8,16 @@
     │   ├── RktTimeout          an rkt command did not finish in time
     │   ├── RktCommandFailed    rkt exited non-zero (argv, returncode, stderr tail)
     │   ├── RktOutputError      rkt's output is not what its contract documents
-    │   └── RktUnsupported      rkt is older than 1.27.0 or its version is unreadable
+    │   ├── RktUnsupported      rkt is older than 1.27.0 or its version is unreadable
+    │   └── PodStarting         a pod is still in its boot window (transitional)
     ├── LaunchError             the launcher could not start a prepared pod
+    ├── VolumeError             a volume's host directory is missing or cannot be made
     └── StatusWriteError        a status/state file could not be written
 
 Retryable vs terminal is a property of the class: `RktError`s are retried with
 backoff; a `ManifestError` is terminal for that manifest's content and is only
-looked at again when the file changes.
+looked at again when the file changes. A `transitional` error is no failure at all:
+the action is deferred and retried on the next pass, without backoff.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class RktctlError(Exception):
     code: ClassVar[str] = "rktctl_error"
     exit_code: ClassVar[int] = 1
     retryable: ClassVar[bool] = False
+    transitional: ClassVar[bool] = False
+    """The target is on its way to a state where the action works: retry soon, no backoff."""
 
 
 class ConfigError(RktctlError):
@@ -115,10 +120,37 @@ class RktUnsupported(RktError):
     code = "rkt_unsupported"
 
 
+class PodStarting(RktError):
+    """Raised when stage1 has not written a running pod's pid yet, so rkt cannot stop it.
+
+    Real rkt lists a pod as `running` before its pid file exists (host stage1: while
+    systemd boots inside nspawn, up to ~1 s; fly: ~40 ms); `rkt stop` then exits 254
+    with `error reading pid: open ppid: no such file or directory`.
+    """
+
+    code = "pod_starting"
+    transitional = True
+
+    def __init__(self, uuid: str, stderr: str) -> None:
+        self.uuid = uuid
+        self.stderr_tail = stderr[-STDERR_TAIL_BYTES:].strip()
+        super().__init__(
+            f"pod {uuid} is still starting (stage1 has written no pid yet), so rkt stop "
+            "cannot reach it; retrying on the next pass"
+        )
+
+
 class LaunchError(RktctlError):
     """Raised when a launcher cannot start `rkt run-prepared` for a pod."""
 
     code = "launch_failed"
+    retryable = True
+
+
+class VolumeError(RktctlError):
+    """Raised when a volume's host path is missing or its directory cannot be created."""
+
+    code = "volume_unavailable"
     retryable = True
 
 

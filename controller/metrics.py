@@ -23,7 +23,7 @@ from prometheus_client import (
 )
 
 from controller import __version__
-from controller.model import HoldReason, PassReport, PassResult
+from controller.model import HoldReason, Outcome, PassReport, PassResult
 from controller.status import TaskPhase, action_name
 
 PASS_DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -153,7 +153,7 @@ class Metrics:
         self._guard.set(1 if held else 0)
         self._ignored.set(len(report.desired.ignored))
         for outcome in report.outcomes:
-            result = "skipped" if outcome.skipped else ("ok" if outcome.ok else "failed")
+            result = _action_result(outcome)
             self._actions.labels(action=action_name(outcome.action), result=result).inc()
 
     def record_rkt_failure(self, subcommand: str) -> None:
@@ -167,3 +167,11 @@ class Metrics:
     def render(self) -> bytes:
         """Return the metrics in the Prometheus text format (what node_exporter reads)."""
         return generate_latest(self.registry)
+
+
+def _action_result(outcome: Outcome) -> str:
+    if outcome.ok:
+        return "ok"
+    if outcome.deferred:
+        return "deferred"
+    return "skipped" if outcome.skipped else "failed"

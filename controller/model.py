@@ -39,6 +39,15 @@ RKT_INSECURE_OPTIONS = (
     "capabilities", "paths", "seccomp", "all-fetch", "all-run", "all",
 )  # fmt: skip
 
+# rkt's stage1 flavors (its stage1-<flavor>.aci images). fly runs the app in the host's
+# namespaces: no network of its own, so `--port` is silently ignored (FINDINGS 2).
+STAGE1_FLAVORS = ("fly", "host", "coreos", "kvm", "src")
+# The flavor of rkt's compiled-in default stage1 when the config does not say: fly, as
+# in the rkt 1.30.0 build this project is tested with (upstream release builds default
+# to coreos). Assuming fly is the safe side: a wrong guess refuses a port mapping with a
+# message, where the opposite guess advertised ports nothing listens on.
+DEFAULT_STAGE1_FLAVOR = "fly"
+
 API_VERSION = "rktctl.io/v1"
 KIND_TASK = "Task"
 
@@ -315,6 +324,7 @@ class HoldReason(StrEnum):
     INVALID_SPEC = "invalid_spec"
     BLOCKED = "blocked"
     RESTART_NEVER = "restart_never"
+    HOST_PATH_MISSING = "host_path_missing"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -390,7 +400,15 @@ class Outcome:
     message: str = ""
     duration_ms: float = 0.0
     skipped: bool = False
-    """Not attempted because an earlier action of the same task failed."""
+    """Not attempted because an earlier action of the same task failed or was deferred."""
+    deferred: bool = False
+    """Not done yet for a transitional reason (a pod still booting): retried on the next
+    pass; neither a failure nor a backoff (`ok` is False: it did not happen)."""
+
+    @property
+    def failed(self) -> bool:
+        """Attempted and failed: what degrades a pass, backs a task off and counts as failed."""
+        return not self.ok and not self.skipped and not self.deferred
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

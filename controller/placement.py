@@ -2,8 +2,9 @@
 
 PURE. The reconciler calls `place` once per pass, before planning, with the
 node's attributes, the persisted port allocations and the ports bound on the
-host (all gathered by `nodeinfo`). In order: constraints -> host ports ->
-`${...}` interpolation -> cpu/memory admission. Each valid task ends up either
+host (all gathered by `nodeinfo`). In order: constraints -> what the task's
+stage1 can publish (fly cannot remap ports) -> host ports -> `${...}`
+interpolation -> cpu/memory admission. Each valid task ends up either
 in `specs` (interpolated, with the spec hash the pod is stamped with) or in
 `blocked` with a readable reason; `Invalid` manifests are left to the planner.
 It never raises for a data condition and never does I/O.
@@ -15,9 +16,9 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from controller import constraints, interpolate, ports
+from controller import constraints, interpolate, ports, rktargs
 from controller.manifest import compute_spec_hash
-from controller.model import DesiredState, SpecHash, TaskName, TaskSpec
+from controller.model import DEFAULT_STAGE1_FLAVOR, DesiredState, SpecHash, TaskName, TaskSpec
 
 UNMAPPED_NETS = (("host",), ("none",))
 """`net` values without port mapping (as in rktargs): the port variable is the host port."""
@@ -63,6 +64,8 @@ def place(
     capacity: Capacity,
     overcommit: bool,
     volumes_enabled: bool = True,
+    stage1: str | None = None,
+    default_stage1_flavor: str = DEFAULT_STAGE1_FLAVOR,
     hasher: Callable[[TaskSpec], SpecHash] | None = None,
 ) -> Placement:
     """Given the desired state and this node's facts, decide what runs here and how.
@@ -70,7 +73,10 @@ def place(
     `host_bound`: TCP ports listened on by anything; ports of `running_tasks`
     (tasks with a live pod: their persisted and static ports) are discounted here,
     so passing them already discounted is fine too. `env` is the controller's
-    environment or None when `${env.X}` is not allowed. `hasher` defaults to
+    environment or None when `${env.X}` is not allowed. `stage1` is the controller's
+    default stage1 and `default_stage1_flavor` the flavor of rkt's own default (a task's
+    `spec.stage1` wins over both): on fly, ports are published only where the app
+    listens (`ports.fly_problems`). `hasher` defaults to
     `manifest.compute_spec_hash`. Running tasks are admitted first, so a new task
     never pushes out a running one. Deterministic: same inputs, same Placement.
     """
@@ -82,6 +88,12 @@ def place(
         failures = constraints.check(spec.constraints, attrs)
         if failures:
             blocked[name] = "; ".join(failures)
+            continue
+        where = _stage1_origin(spec, stage1, default_stage1_flavor)
+        if where is not None:
+            unpublishable = ports.fly_problems(spec, stage1=where)
+            if unpublishable:
+                blocked[name] = "; ".join(unpublishable)
 
     existing = set(desired.tasks) | set(desired.duplicates) | set(running_tasks)
     if desired.empty or desired.dir_missing:
@@ -137,6 +149,18 @@ def place(
         persisted_ports=allocation.persisted,
         bindings={n: bindings[n] for n in runnable},
     )
+
+
+def _stage1_origin(spec: TaskSpec, stage1: str | None, default_flavor: str) -> str | None:
+    """Where a task's stage1 comes from when it is fly (for messages), else None."""
+    chosen = spec.stage1 or stage1
+    if rktargs.stage1_flavor(chosen, default=default_flavor) != "fly":
+        return None
+    if spec.stage1:
+        return f"spec.stage1 {spec.stage1}"
+    if stage1:
+        return f"the controller's stage1 {stage1}"
+    return "rkt's default stage1: default_stage1_flavor in the controller config"
 
 
 def _own_ports(

@@ -31,6 +31,9 @@ Decisions (see each rule's test in tests/unit/test_plan.py):
   its finished pods; with `unnamed_invalid` files, neither do undesired tasks.
 - A prepared leftover of a completed spec is removed rather than run.
 - A start after recorded crashes of the current spec says RESTART, else MISSING.
+- A task whose absolute volume host path is missing (`missing_host_paths`, found by
+  the shell) is held (HOST_PATH_MISSING): no Start or RunPrepared, and a live pod of an
+  older spec is not ended for it; a running pod of the current spec is left alone.
 - Holds come task-less first (unnamed invalid files, deletion guard), then per
   task in task order; an incomplete observation yields only its own hold.
 """
@@ -100,13 +103,15 @@ def plan(
     now: float,
     restarts: Mapping[TaskName, RestartState] = _NO_RESTARTS,
     blocked: Mapping[TaskName, str] = _NO_BLOCKED,
+    missing_host_paths: Mapping[TaskName, str] = _NO_BLOCKED,
     policy: PlanPolicy = _DEFAULT_POLICY,
 ) -> Plan:
     """Return the actions that move the owned pods toward `desired`, and what was held back.
 
     Given the parsed desired directory, one `rkt list` snapshot, the current Unix
-    time, the per-task restart bookkeeping and the tasks that cannot run on this
-    host (name -> why), return a Plan whose actions are sorted by task and, within
+    time, the per-task restart bookkeeping, the tasks that cannot run on this host
+    (name -> why) and the tasks whose volume host paths are missing (name -> which),
+    return a Plan whose actions are sorted by task and, within
     a task, in execution order (a Stop is always directly followed by the Remove
     of the same pod). `requeue_after` is the shortest wait after which planning
     again may do something new (a pod in transition, a backoff ending), else None.
@@ -156,6 +161,7 @@ def plan(
                 pods,
                 state=restarts.get(name),
                 why_blocked=blocked.get(name),
+                why_no_path=missing_host_paths.get(name),
                 now=now,
                 policy=policy,
             )
@@ -251,6 +257,7 @@ def _plan_task(
     *,
     state: RestartState | None,
     why_blocked: str | None,
+    why_no_path: str | None,
     now: float,
     policy: PlanPolicy,
 ) -> None:
@@ -284,6 +291,11 @@ def _plan_task(
         return
     if kept is not None and kept.state == PodState.RUNNING and kept.spec_hash == current:
         return  # converged
+    if why_no_path is not None:
+        # rkt would refuse the pod: start nothing, and end no live pod of an older spec
+        # for it (a stop-first replacement would leave nothing running).
+        out.hold(HoldReason.HOST_PATH_MISSING, name, why_no_path)
+        return
 
     if just_exited:
         # Two passes: the shell records this exit (backoff.record_exit) after the

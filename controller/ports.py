@@ -16,6 +16,10 @@ Rules, chosen so that a port never moves under a task that keeps running:
   labels get the lowest free port of the range. Ports persisted for tasks that
   still exist but are not placed now (blocked) stay reserved for them.
 - Only tasks that still exist keep persisted entries.
+
+The fly stage1 shares the host's network and ignores `--port`, so a port can only be
+published where the app itself listens: `fly_problems` refuses every mapping whose
+host port would differ from the container port (see README "Ports and port_map").
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from controller.model import PortRequest, TaskName
+from controller.model import PortRequest, TaskName, TaskSpec
 
 _NAMED_PORT = re.compile(r"^(\d{1,5})-(tcp|udp)$")
 
@@ -76,6 +80,49 @@ def container_port_number(name: str | None) -> int | None:
         return int(text)
     match = _NAMED_PORT.match(text)
     return int(match.group(1)) if match else None
+
+
+def fly_problems(spec: TaskSpec, *, stage1: str) -> tuple[str, ...]:
+    """Given a task that runs on the fly stage1, return why its ports cannot work there.
+
+    fly has no network namespace: the app binds the host's ports itself and rkt ignores
+    `--port`. A mapped port works only as `static: N` with `port_map` naming container
+    port N (the app listens on N, which is the host port); a dynamic port, another host
+    port or a named container port cannot be published. `net: ["host"]` (no port_map:
+    the app listens on `${RKTCTL_PORT_<label>}`) is unaffected. `stage1` says where the
+    flavor came from, for the message. An empty tuple means every port works.
+    """
+    if spec.net in (("host",), ("none",)):
+        return ()
+    problems: list[str] = []
+    fly = f"stage1 fly ({stage1}) shares the host's network and cannot remap ports"
+    own_net = "or give the task a stage1 with its own network (spec.stage1: the host stage1)"
+    for request in sorted(spec.resources.ports, key=lambda r: r.label):
+        label = request.label
+        target = spec.port_map.get(label)
+        if target is None:
+            continue  # validation requires a mapping; nothing to check
+        number = container_port_number(port_name(target))
+        if number is None:
+            problems.append(
+                f"port {label!r}: {fly}, so rktctl must know the port the app listens on, "
+                f"but port_map names {target!r}; map it to the container port number "
+                f"(e.g. {label}: 8080) with static set to the same number, {own_net}"
+            )
+        elif request.static is None:
+            problems.append(
+                f"port {label!r} is dynamic, but {fly}: container port {number} would be "
+                f"the host port, not one rktctl picks; write static: {number}, or use "
+                f'net: ["host"] without port_map and let the app listen on '
+                f"${{RKTCTL_PORT_{label}}}, {own_net}"
+            )
+        elif request.static != number:
+            problems.append(
+                f"port {label!r}: {fly}: the app listens on container port {number} on the "
+                f"host itself, and host port {request.static} would never answer; write "
+                f"static: {number}, {own_net}"
+            )
+    return tuple(problems)
 
 
 def allocate(

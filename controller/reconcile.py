@@ -34,7 +34,7 @@ from typing import Any
 
 import structlog
 
-from controller import backoff, manifest, nodeinfo, placement, podlogs, rktargs
+from controller import backoff, manifest, nodeinfo, placement, podlogs, rktargs, volumes
 from controller.actuate import TaskExtras, apply
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
@@ -267,6 +267,7 @@ class Reconciler:
                 now=now,
                 restarts=self._restarts,
                 blocked=placed.blocked,
+                missing_host_paths=self._missing_host_paths(placed.specs),
                 policy=PlanPolicy(
                     max_delete_fraction=self.cfg.max_delete_fraction,
                     allow_empty=self.cfg.allow_empty,
@@ -407,7 +408,15 @@ class Reconciler:
             capacity=nodeinfo.capacity(self._node_attrs, self.cfg),
             overcommit=self.cfg.overcommit,
             volumes_enabled=self.cfg.volumes_enabled,
+            stage1=self.cfg.stage1,
+            default_stage1_flavor=self.cfg.default_stage1_flavor,
         )
+
+    def _missing_host_paths(self, specs: Mapping[TaskName, TaskSpec]) -> dict[TaskName, str]:
+        """Tasks whose absolute volume host paths are missing -> why (rkt would refuse them)."""
+        data_dir = volumes.task_data_dir(self.cfg.state_dir)
+        missing = {n: volumes.missing_host_paths(s, data_dir=data_dir) for n, s in specs.items()}
+        return {name: "; ".join(problems) for name, problems in missing.items() if problems}
 
     def _save_ports(self, persisted: Mapping[TaskName, Mapping[str, int]]) -> None:
         if persisted == self._ports:
@@ -564,8 +573,8 @@ class Reconciler:
             spec = desired.tasks.get(task)
             state = self._restarts.get(task, RestartState())
             if not outcome.ok:
-                if outcome.skipped or outcome.error_code == "not_owned":
-                    continue
+                if not outcome.failed or outcome.error_code == "not_owned":
+                    continue  # skipped or deferred: retried soon, nothing to back off
                 failures = self._action_failures.get(task, 0) + 1
                 self._action_failures[task] = failures
                 delay = backoff.delay(
@@ -681,7 +690,7 @@ def _log_files(directory: Path) -> list[podlogs.LogFile]:
 
 
 def _result(the_plan: Plan, outcomes: tuple[Outcome, ...]) -> PassResult:
-    if any(not o.ok and not o.skipped for o in outcomes):
+    if any(o.failed for o in outcomes):
         return PassResult.DEGRADED
     guard = {HoldReason.INCOMPLETE_OBSERVATION, HoldReason.DELETION_GUARD}
     if any(h.reason in guard for h in the_plan.holds):

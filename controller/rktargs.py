@@ -23,7 +23,8 @@ Deliberate choices (each tested in tests/unit/test_rktargs.py):
   position is accepted too, but `--port` is a pod-level flag (CONTRACT §4.4) and the
   before-the-image form is the one verified on rkt 1.30 (transcripts 180, 96).
   No `--port` is emitted when the pod uses host networking (`net` is exactly
-  `host`) or `none` (rkt would refuse the pod: "--port flag does not work with ...").
+  `host`) or `none` (rkt would refuse the pod: "--port flag does not work with ..."),
+  nor with the fly stage1, which silently ignores it (`stage1_flavor`).
 - `--mount` goes before the image, so it applies to every app of the pod (Nomad).
 - Resource flags always carry a unit: `--cpu=<n>m`, `--memory=<n>Mi` (or the
   largest exact unit), never Nomad's unitless `--cpu` (hashicorp/nomad 97be19b1).
@@ -46,6 +47,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from controller.model import (
+    DEFAULT_STAGE1_FLAVOR,
+    STAGE1_FLAVORS,
     STAMP_MANAGED_BY,
     STAMP_MANAGED_BY_VALUE,
     STAMP_SPEC_HASH,
@@ -63,6 +66,7 @@ MIB = 1024 * KIB
 _NO_PORT_NETS = (("host",), ("none",))
 _NON_ACNAME = re.compile(r"[^a-z0-9]+")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_FLAVOR = re.compile(r"stage1-(" + "|".join(STAGE1_FLAVORS) + r")(?![a-z0-9])")
 _REDACTED = "<redacted>"
 
 
@@ -76,6 +80,8 @@ class ArgvOptions:
     """Global flags such as `--dir=/tmp/x`, from `Config.rkt_global_args()`."""
     stage1: str | None = None
     """Controller default stage1 (name, absolute path or URL); `spec.stage1` overrides it."""
+    default_stage1_flavor: str = DEFAULT_STAGE1_FLAVOR
+    """Flavor of rkt's compiled-in stage1, used when neither the spec nor `stage1` names one."""
     insecure_default: tuple[str, ...] = ("image",)
     """`--insecure-options` for a task with neither insecure_options nor trust_prefix."""
     task_data_dir: str = "/var/lib/rktctl/state/tasks"
@@ -247,6 +253,22 @@ def stage1_flag(stage1: str) -> str:
     return f"--stage1-name={stage1}"
 
 
+def stage1_flavor(stage1: str | None, *, default: str) -> str:
+    """Return the flavor of the stage1 that `stage1` selects: fly, host, coreos, kvm, src.
+
+    `stage1` is what `stage1_flag` takes (an image name, an absolute path or a URL) or
+    None for rkt's compiled-in default, whose flavor is `default`. The flavor is read
+    from rkt's naming of stage1 images, `stage1-<flavor>` in the last path segment
+    (`coreos.com/rkt/stage1-fly:1.30.0`, `/usr/lib/rkt/stage1-images/stage1-host.aci`,
+    `https://example.com/stage1-kvm-1.30.0.aci`); anything else is `unknown`.
+    """
+    if stage1 is None:
+        return default
+    last = stage1.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    match = _FLAVOR.search(last.lower())
+    return match.group(1) if match else "unknown"
+
+
 def format_memory(memory_bytes: int) -> str:
     """Return a memory quantity rkt parses exactly: `<n>Mi` when whole MiB, else `<n>Ki`.
 
@@ -341,7 +363,10 @@ def _merged_env(spec: TaskSpec, opts: ArgvOptions) -> list[tuple[str, str]]:
 
 
 def _port_flags(spec: TaskSpec, opts: ArgvOptions) -> list[str]:
-    if spec.net in _NO_PORT_NETS:
+    flavor = stage1_flavor(spec.stage1 or opts.stage1, default=opts.default_stage1_flavor)
+    if spec.net in _NO_PORT_NETS or flavor == "fly":
+        # fly ignores --port (it shares the host's network); placement only lets a fly
+        # task through when each host port equals its container port.
         return []
     flags: list[str] = []
     for port in spec.resources.ports:

@@ -33,17 +33,19 @@ from typing import Protocol, runtime_checkable
 
 import structlog
 
-from controller import observe, rktargs
+from controller import observe, rktargs, volumes
 from controller.config import Config
 from controller.errors import (
     LaunchError,
     ManifestError,
+    PodStarting,
     RktCommandFailed,
     RktError,
     RktNotFound,
     RktOutputError,
     RktTimeout,
     StatusWriteError,
+    VolumeError,
     subcommand_of,
 )
 from controller.fsio import atomic_write
@@ -139,8 +141,9 @@ def argv_options(
         rkt=cfg.rkt,
         global_args=cfg.rkt_global_args(),
         stage1=cfg.stage1,
+        default_stage1_flavor=cfg.default_stage1_flavor,
         insecure_default=cfg.insecure_default,
-        task_data_dir=str(Path(cfg.state_dir) / "tasks"),
+        task_data_dir=volumes.task_data_dir(cfg.state_dir),
         extra_env=dict(extra_env or {}),
         host_ports=dict(host_ports or {}),
     )
@@ -190,6 +193,21 @@ def _no_such_pod(result: _Completed) -> bool:
 def _stopped_already(result: _Completed) -> bool:
     # The pod is gone, or not running at all (prepared: `stop: pod "<uuid>" is not running`).
     return _no_such_pod(result) or result.says("is not running")
+
+
+def _booting(result: _Completed) -> bool:
+    # The boot window (FINDINGS): the pod reads `running` before stage1 writes its pid
+    # file, and stop fails with `error reading pid: open ppid: no such file or directory`
+    # (host; fly says `open pid`), exit 254. Transitional, not a failure.
+    return (
+        result.returncode != 0
+        and result.says("error reading pid: open ")
+        and result.says("no such file or directory")
+    )
+
+
+def _stop_tolerated(result: _Completed) -> bool:
+    return _stopped_already(result) or _booting(result)
 
 
 def _execute(
@@ -329,16 +347,23 @@ class RktCli:
     ) -> PodUUID:
         """Prepare a pod for `spec` and return its UUID (the pod is then `prepared`).
 
-        Trusts `spec.trust_prefix` first, once per prefix (remembered in the state
-        dir). Raise ManifestError if the spec cannot be expressed as rkt flags,
-        RktError subclasses if trust or prepare fail, RktOutputError if prepare
-        prints no UUID.
+        Creates the directories of relative volumes first, and refuses a missing
+        absolute host path before any rkt command (rkt would refuse the pod only at
+        run-prepared). Trusts `spec.trust_prefix` first, once per prefix (remembered in
+        the state dir). Raise ManifestError if the spec cannot be expressed as rkt flags,
+        VolumeError for a host path that is missing or cannot be created, RktError
+        subclasses if trust or prepare fail, RktOutputError if prepare prints no UUID.
         """
         opts = argv_options(self._cfg, extra_env=extra_env, host_ports=host_ports)
         try:
             argv = rktargs.prepare_argv(spec, opts)
         except ValueError as exc:
             raise ManifestError(spec.source or spec.name, [str(exc)]) from exc
+        missing = volumes.missing_host_paths(spec, data_dir=opts.task_data_dir)
+        if missing:
+            raise VolumeError(f"task {spec.name}: " + "; ".join(missing))
+        for path in volumes.ensure_task_dirs(spec, data_dir=opts.task_data_dir):
+            log.info("volume_dir_created", task=spec.name, path=str(path))
         if spec.trust_prefix:
             self.trust(spec.trust_prefix, debug=spec.debug)
         result = self._run(argv, timeout=self._cfg.prepare_timeout_s)
@@ -409,9 +434,12 @@ class RktCli:
         """Stop pod `uuid`: `rkt stop`, wait up to `kill_timeout_s`, then `stop --force`.
 
         A pod that is already stopped, not running or gone counts as stopped. Raise
+        PodStarting (transitional: no failure is counted) while the pod has no pid yet,
         RktError if rkt fails or the pod still runs `command_timeout_s` after --force.
         """
-        result = self._run(rktargs.stop_argv(uuid, self._opts), tolerate=_stopped_already)
+        result = self._run(rktargs.stop_argv(uuid, self._opts), tolerate=_stop_tolerated)
+        if _booting(result):
+            raise PodStarting(uuid, result.stderr.decode("utf-8", errors="replace"))
         if result.returncode == 0 and not result.says("is already stopped"):
             # rkt stop only sends the signal (CONTRACT §4.7): wait for the pod to exit.
             if self._wait_not_running(uuid, self._clock() + kill_timeout_s):

@@ -356,7 +356,7 @@ def _verdict(
 def _started(facts: _Facts) -> Outcome | None:
     """The successful Start/RunPrepared of this pass, if any."""
     for outcome in facts.outcomes:
-        if isinstance(outcome.action, Start | RunPrepared) and outcome.ok and not outcome.skipped:
+        if isinstance(outcome.action, Start | RunPrepared) and outcome.ok:
             return outcome
     return None
 
@@ -382,6 +382,12 @@ def _decide(facts: _Facts) -> _Verdict:
         return _verdict(TaskPhase.INVALID, "InvalidSpec", msg, pod, stalled="True")
     if facts.blocked is not None:
         return _verdict(TaskPhase.BLOCKED, "Blocked", facts.blocked, pod, stalled="True")
+    no_path = next((h for h in facts.holds if h.reason == HoldReason.HOST_PATH_MISSING), None)
+    if no_path is not None:
+        msg = no_path.message
+        if shown is not None and shown.state in LIVE_STATES:
+            msg += f" (pod {_short(shown.uuid)} keeps running spec {_hash8(shown.spec_hash)})"
+        return _verdict(TaskPhase.BLOCKED, "HostPathMissing", msg, pod, stalled="True")
     own_hold = next((h for h in facts.holds if h.reason in _OWN_HOLDS), None)
     if own_hold is not None:
         return _held(own_hold, pod)
@@ -491,7 +497,7 @@ def _base_phase(facts: _Facts, shown: ObservedPod | None, pod: dict[str, Any] | 
 
 def _failure(facts: _Facts) -> Outcome | None:
     """The last failed (attempted, not skipped) action of this task in this pass."""
-    failed = [o for o in facts.outcomes if not o.ok and not o.skipped]
+    failed = [o for o in facts.outcomes if o.failed]
     return failed[-1] if failed else None
 
 
@@ -551,7 +557,7 @@ def _attempts(facts: _Facts) -> list[tuple[str, str, str, bool]]:
     events: list[tuple[str, str, str, bool]] = []
     for outcome in facts.outcomes:
         action = outcome.action
-        if outcome.skipped:
+        if outcome.skipped or outcome.deferred:
             continue
         if isinstance(action, Start):
             spec_hash: str | None = action.spec_hash
@@ -772,10 +778,14 @@ def action_name(action: Start | RunPrepared | Stop | Remove) -> str:
 
 
 def action_counts(outcomes: Iterable[Outcome]) -> dict[str, int]:
-    """Count outcomes per action kind and result: {"start": n, ..., "failed": n, "skipped": n}."""
-    counts = {"start": 0, "run_prepared": 0, "stop": 0, "remove": 0, "failed": 0, "skipped": 0}
+    """Count outcomes per action kind and result: {"start": n, ..., "failed": n, "skipped": n,
+    "deferred": n}."""
+    counts = {"start": 0, "run_prepared": 0, "stop": 0, "remove": 0, "failed": 0, "skipped": 0,
+              "deferred": 0}  # fmt: skip
     for outcome in outcomes:
-        if outcome.skipped:
+        if outcome.deferred:
+            counts["deferred"] += 1
+        elif outcome.skipped:
             counts["skipped"] += 1
         elif not outcome.ok:
             counts["failed"] += 1

@@ -35,6 +35,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -159,6 +160,11 @@ class Backend:
         return self.name.removeprefix("real-")
 
     @property
+    def default_flavor(self) -> str:
+        """The flavor of the stage1 this rkt uses when none is named (compiled in)."""
+        return "coreos" if self.is_fake else "fly"
+
+    @property
     def records_exit_codes(self) -> bool:
         """Fly runs the app as the rkt process itself and writes no exit status."""
         return self.flavor != "fly"
@@ -192,7 +198,8 @@ class Backend:
 
     def config(self) -> dict[str, Any]:
         """The rktctl config settings that point it at this backend (besides `rkt_dir`)."""
-        settings: dict[str, Any] = {"rkt": self.rkt}
+        # The flavor of this rkt's compiled-in stage1: the fake's is coreos, real rkt's fly.
+        settings: dict[str, Any] = {"rkt": self.rkt, "default_stage1_flavor": self.default_flavor}
         if self.stage1 is not None:
             settings["stage1"] = self.stage1
         return settings
@@ -266,6 +273,10 @@ class Backend:
         except (AssertionError, OSError, ValueError, subprocess.SubprocessError):
             pods = []
         running = [p["name"] for p in pods if p.get("state") == "running"]
+        # A pod in its boot window (running, no pid file yet) cannot be stopped: wait it out.
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline and any(_pod_pid(rkt_dir, u) is None for u in running):
+            time.sleep(0.05)
         pids = [pid for pid in (_pod_pid(rkt_dir, uuid) for uuid in running) if pid]
         for uuid in running:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -296,6 +307,28 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def free_port() -> int:
+    """A TCP port nothing on this host listens on right now (fly and fake apps bind host ports)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_answer(port: int, *, timeout: float = 2.0) -> str | None:
+    """The status line an HTTP server reached at 127.0.0.1:`port` answers, None if none does.
+
+    A probe from the host, bounded by `timeout`: a forwarded port that accepts but
+    reaches no app gives None too.
+    """
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = s.recv(64)
+        if data.startswith(b"HTTP/1."):
+            return data.split(b"\r\n", 1)[0].decode()
+    return None
 
 
 def make_backend(name: str) -> Backend:

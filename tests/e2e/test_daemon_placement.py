@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from tests.backends import free_port
 from tests.e2e.harness import Harness, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +58,11 @@ def test_constraint_on_missing_meta_blocks_until_sighup_adds_it(h: Harness) -> N
 def test_dynamic_port_survives_restart_and_replace(h: Harness) -> None:
     ports = "  resources:\n    ports:\n      http: {}\n"
     port_map = "    port_map: {http: '8080-tcp'}\n"
+    if h.backend.flavor == "fly":
+        # fly shares the host's network: it cannot publish a mapped port on a host port
+        # rktctl picks (refused: test_daemon_volumes_boot_ports.py). A dynamic port there
+        # is a host-network port the app binds itself, as with `net: [host]`.
+        port_map = "    net: [host]\n"
     h.start()
     h.write_manifest("web.yaml", _task(h, "web", ports=ports, port_map=port_map))
     first = wait_for(lambda: h.running("web"), what="web running")[0]
@@ -70,7 +76,8 @@ def test_dynamic_port_survives_restart_and_replace(h: Harness) -> None:
     low, high = 20000, 32000
     assert low <= host_port <= high
     prepare = next(a for a in h.calls("prepare") if "rktctl.io/task=web" in " ".join(a))
-    assert f"--port=8080-tcp:{host_port}" in prepare
+    forwarded = [] if h.backend.flavor == "fly" else [f"--port=8080-tcp:{host_port}"]
+    assert [a for a in prepare if a.startswith("--port=")] == forwarded
     assert _pod_env(h, first["name"])["RKTCTL_HOST_PORT_http"] == str(host_port)
 
     assert h.stop() == 0
@@ -86,13 +93,19 @@ def test_dynamic_port_survives_restart_and_replace(h: Harness) -> None:
         lambda: [p for p in h.running("web") if p["name"] != first["name"]], what="the replacement"
     )
     latest = [a for a in h.calls("prepare") if "rktctl.io/task=web" in " ".join(a)][-1]
-    assert f"--port=8080-tcp:{host_port}" in latest
+    assert [a for a in latest if a.startswith("--port=")] == forwarded
     assert json.loads((h.state_dir / "ports.json").read_text())["tasks"]["web"]["http"] == host_port
 
 
 def test_two_tasks_on_one_static_port_run_one_and_block_the_other(h: Harness) -> None:
-    ports = "  resources:\n    ports:\n      db: {static: 16379}\n"
+    static = 16379
     port_map = "    port_map: {db: '6379-tcp'}\n"
+    if h.backend.flavor == "fly":
+        # fly cannot remap 6379 to 16379 (refused: test_daemon_volumes_boot_ports.py): the
+        # host port must be the container port, so use one that is free on this host.
+        static = free_port()
+        port_map = f"    port_map: {{db: {static}}}\n"
+    ports = f"  resources:\n    ports:\n      db: {{static: {static}}}\n"
     h.write_manifest("a.yaml", _task(h, "alpha", ports=ports, port_map=port_map))
     h.write_manifest("b.yaml", _task(h, "beta", ports=ports, port_map=port_map))
     h.start()
@@ -100,6 +113,6 @@ def test_two_tasks_on_one_static_port_run_one_and_block_the_other(h: Harness) ->
     status = wait_for(
         lambda: _phase(h, "beta") == "Blocked" and h.task_status("beta"), what="beta Blocked"
     )
-    assert "16379" in status["message"]
+    assert str(static) in status["message"]
     assert "alpha" in status["message"]
     assert not h.running("beta")

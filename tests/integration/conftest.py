@@ -55,6 +55,7 @@ def make_config(tmp_path: Path, rkt_dir: Path, fake_rkt: Path) -> Callable[..., 
     def make(**overrides: Any) -> Config:
         values: dict[str, Any] = {
             "rkt": str(fake_rkt),
+            "default_stage1_flavor": "coreos",  # the fake's compiled-in stage1
             "rkt_dir": str(rkt_dir),
             # `rkt trust` writes keys under --local-config (default /etc/rkt): keep them here.
             "rkt_local_config": str(tmp_path / "rkt-local-config"),

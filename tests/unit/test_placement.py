@@ -35,6 +35,7 @@ def run(state: DesiredState, **overrides: Any) -> Placement:
         "env": None,
         "capacity": Capacity(),
         "overcommit": False,
+        "default_stage1_flavor": "coreos",  # a stage1 with its own network: ports remap
         "hasher": fake_spec_hash,
     }
     kwargs.update(overrides)

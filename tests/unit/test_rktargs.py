@@ -38,7 +38,7 @@ from controller.rktargs import (
 )
 
 UUID = PodUUID("5bc080ca-9e03-4a3b-8b8f-1c2d3e4f5a6b")
-OPTS = ArgvOptions(rkt="rkt", global_args=("--dir=/var/lib/rkt",))
+OPTS = ArgvOptions(rkt="rkt", global_args=("--dir=/var/lib/rkt",), default_stage1_flavor="coreos")
 HEAD = ("rkt", "--dir=/var/lib/rkt", "--insecure-options=image", "--debug=false")
 PREP = (*HEAD, "prepare", "--quiet")
 STAMP = (
@@ -56,7 +56,11 @@ def spec(**kw: Any) -> TaskSpec:
 
 
 def opts(**kw: Any) -> ArgvOptions:
-    values: dict[str, Any] = {"rkt": "rkt", "global_args": ("--dir=/var/lib/rkt",)}
+    values: dict[str, Any] = {
+        "rkt": "rkt",
+        "global_args": ("--dir=/var/lib/rkt",),
+        "default_stage1_flavor": "coreos",
+    }
     values.update(kw)
     return ArgvOptions(**values)
 

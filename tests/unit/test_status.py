@@ -451,7 +451,7 @@ def test_controller_document_whole() -> None:
             "finished_at": iso(NOW), "duration_ms": 250.0, "result": "degraded",
             "dry_run": False, "error": None,
             "actions": {"start": 1, "run_prepared": 0, "stop": 0, "remove": 0, "failed": 1,
-                        "skipped": 1},
+                        "skipped": 1, "deferred": 0},
         },
         "revision": "abc123",
         "desired_dir_missing": False,
