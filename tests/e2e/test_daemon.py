@@ -306,8 +306,11 @@ def test_systemd_notifications_follow_the_daemon_lifecycle(h: Harness) -> None:
         ready_at = next(i for i, m in enumerate(received) if "READY=1" in m)
         assert ready_at < next(i for i, m in enumerate(received) if "RELOADING=1" in m)
         pod_dir = h.rkt_dir / "pods" / "run" / pod["name"]
-        # fly and the fake write `pid`; the host stage1 writes `ppid` (systemd-nspawn)
-        pid_file = next(f for f in (pod_dir / "pid", pod_dir / "ppid") if f.exists())
+        # fly writes `pid`; nspawn-based stage1s write `ppid`, only after their boot window
+        pid_file = wait_for(
+            lambda: next((f for f in (pod_dir / "pid", pod_dir / "ppid") if f.exists()), None),
+            what="the pod's pid file",
+        )
         pid = int(pid_file.read_text().strip())
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         assert not [v for v in environ if v.startswith(b"NOTIFY_SOCKET=")]
