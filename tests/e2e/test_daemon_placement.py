@@ -109,7 +109,8 @@ def test_two_tasks_on_one_static_port_run_one_and_block_the_other(h: Harness) ->
     h.write_manifest("a.yaml", _task(h, "alpha", ports=ports, port_map=port_map))
     h.write_manifest("b.yaml", _task(h, "beta", ports=ports, port_map=port_map))
     h.start()
-    wait_for(lambda: h.running("alpha"), what="alpha running")
+    # a real host pod can take well over 20 s to start on a loaded 2-core machine
+    wait_for(lambda: h.running("alpha"), what="alpha running", timeout=60)
     status = wait_for(
         lambda: _phase(h, "beta") == "Blocked" and h.task_status("beta"), what="beta Blocked"
     )
