@@ -50,6 +50,13 @@ class Config:
     """Default stage1: an image name, an absolute path or a URL of a stage1 ACI."""
     insecure_default: tuple[str, ...] = ("image",)
     """`--insecure-options` when a task sets neither insecure_options nor trust_prefix."""
+    strict_modes: bool = True
+    """Trust policy (sshd's StrictModes): apply a manifest only if it and every directory
+    up to `desired_dir` are owned by root, rktctl's own user or `trusted_uids` and are not
+    group/other-writable. `false` is for development: then anyone who can write a
+    manifest runs pods as root. Symlinks leaving the tree are refused either way."""
+    trusted_uids: tuple[int, ...] = ()
+    """Further uids that may own manifests and their directories (e.g. a git-sync user)."""
     volumes_enabled: bool = True
     """Allow absolute host paths in `volumes` (relative ones are always allowed)."""
     resync_interval_s: float = 30.0
@@ -217,6 +224,18 @@ def _coerce(key: str, raw: Any) -> Any:
             return int(raw)
         except (TypeError, ValueError):
             raise ValueError(f"expected an integer, got {raw!r}") from None
+    if annotation == "tuple[int, ...]":
+        if isinstance(raw, (int, str)) and not isinstance(raw, bool):
+            raw = [raw]
+        if not isinstance(raw, (list, tuple)) or any(isinstance(x, bool) for x in raw):
+            raise ValueError(f"expected a list of integers, got {raw!r}")
+        try:
+            values = tuple(int(x) for x in raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a list of integers, got {raw!r}") from None
+        if any(v < 0 for v in values):
+            raise ValueError(f"uids are not negative, got {raw!r}")
+        return values
     if annotation.startswith("tuple[int"):
         if not isinstance(raw, (list, tuple)) or len(raw) != 2:
             raise ValueError(f"expected [low, high], got {raw!r}")

@@ -67,10 +67,14 @@ class _Demo:
 
     def run(self) -> int:
         _say(f"demo directory: {self.root}")
+        # Explicit modes: the trust policy refuses group-writable manifests, and a
+        # checkout or a umask of 002 would make them so.
         self.desired.mkdir()
+        self.desired.chmod(0o755)
         manifests = sorted(self.examples.glob("*.yaml"))
         for path in manifests:
             shutil.copy(path, self.desired / path.name)
+            (self.desired / path.name).chmod(0o644)
         _say(f"copied {len(manifests)} example manifests: " + ", ".join(p.name for p in manifests))
         self.config.write_text(
             "\n".join(
@@ -174,6 +178,7 @@ class _Demo:
                 doc.setdefault("spec", {}).setdefault("env", {})["DEMO_EDIT"] = "1"
                 tmp = path.with_name(f".{path.name}.tmp")
                 tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
+                tmp.chmod(0o644)
                 tmp.rename(path)
                 return
 
