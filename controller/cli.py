@@ -117,10 +117,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _load(args: argparse.Namespace, *, reload: bool = False) -> Config:
     from controller.config import load_config
 
-    return load_config(args.config, overrides=_overrides(args))
+    return load_config(args.config, overrides=_overrides(args), reload=reload)
 
 
 def _configure_logs(cfg: Config) -> None:
@@ -148,7 +148,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     _configure_logs(cfg)
-    return Daemon(cfg, config_path=args.config, load=lambda: _load(args)).run()
+    # A reload must not silently fall back to defaults: the file must be there and say something.
+    return Daemon(cfg, config_path=args.config, load=lambda: _load(args, reload=True)).run()
 
 
 def _add_reconcile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -336,7 +337,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
     elif args.json:
         print(json.dumps({"controller": controller, "tasks": tasks}, indent=2, ensure_ascii=False))
     else:
-        print(status.render_table(tasks, now=now), end="")
+        invalid = (controller or {}).get("invalid_manifests")
+        print(
+            status.render_table(
+                tasks, now=now, invalid_manifests=invalid if isinstance(invalid, list) else ()
+            ),
+            end="",
+        )
+    failed_reload = (controller or {}).get("config_error")
+    if isinstance(failed_reload, dict):
+        errors = "; ".join(str(e) for e in failed_reload.get("errors") or [])
+        print(f"rktctl: warning: the config reload at {failed_reload.get('at')} failed "
+              f"({errors}); the daemon runs with its previous config", file=sys.stderr)  # fmt: skip
     problem = status.heartbeat_problem(controller, now=now)
     if problem is not None:
         print(f"rktctl: {status_dir}: {problem}", file=sys.stderr)

@@ -160,11 +160,15 @@ def load_config(
     *,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    reload: bool = False,
 ) -> Config:
     """Read the TOML file (explicit path, $RKTCTL_CONFIG or the default) and the env.
 
     A missing default file is fine (defaults apply); a missing explicit file is an
-    error. Raise ConfigError for unreadable or invalid config.
+    error. With `reload` (SIGHUP) a missing file or one without a single setting is an
+    error too: it is a truncated or half-written file far more often than a wish to reset
+    every setting (rkt from PATH, /var/lib/rkt). Raise ConfigError for unreadable or
+    invalid config.
     """
     env = dict(os.environ if environ is None else environ)
     explicit = path or env.get(ENV_PREFIX + "CONFIG")
@@ -173,12 +177,21 @@ def load_config(
     try:
         mapping = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        if explicit:
+        if explicit or reload:
             raise ConfigError([f"config file not found: {config_path}"]) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read {config_path}: {exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{config_path}: invalid TOML: {exc}"]) from exc
+    if reload and not mapping and config_path.exists():
+        raise ConfigError(
+            [
+                f"{config_path} holds no setting (empty or truncated?): a reload would reset "
+                "every setting to its default; the previous config stays in force. Restore "
+                "the file, or restart rktctl to run with the defaults"
+            ],
+            source=str(config_path),
+        )
     return parse_config(mapping, env, overrides, source=str(config_path))
 
 
