@@ -397,16 +397,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
         given = [load_config(args.config).desired_dir]
     files: dict[Path, None] = {}  # ordered set: a file named twice is checked once
+    unlisted: list[tuple[Path, str]] = []  # directories that could not be read
     for name in given:
         path = Path(name)
         if path.is_dir():
-            files.update(dict.fromkeys(list_manifest_files(path).manifests))
+            listing = list_manifest_files(path)
+            files.update(dict.fromkeys(listing.manifests))
+            unlisted += listing.refused
         elif path.exists():
             files[path] = None
         else:
             print(f"rktctl validate: {name}: no such file or directory", file=sys.stderr)
             return EXIT_USAGE
     results = _validate_files(list(files))
+    results += [_FileResult(path=str(p), errors=[_problem(why)]) for p, why in unlisted]
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
     else:
@@ -442,6 +446,12 @@ class _FileResult:
             "spec_hash": self.spec_hash,
             "errors": [{"line": e.line, "path": e.path, "message": e.message} for e in self.errors],
         }
+
+
+def _problem(message: str) -> Problem:
+    from controller.manifest import Problem
+
+    return Problem(None, "", message)
 
 
 def _validate_files(paths: Sequence[Path]) -> list[_FileResult]:

@@ -338,3 +338,25 @@ def test_an_unreadable_part_of_the_tree_holds_with_a_clear_status(
     assert entry["source"] == str(locked)
     assert "cannot read this directory: Permission denied" in entry["messages"][0]
     assert controller["last_pass"]["result"] in ("ok", "held")
+
+
+def test_validate_reports_a_directory_it_cannot_read(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    if os.system("setpriv --bounding-set=-dac_override true >/dev/null 2>&1") != 0:
+        pytest.skip("needs root and setpriv (util-linux) to drop CAP_DAC_OVERRIDE")
+    _write(tmp_path / "d", "web")
+    locked = tmp_path / "d" / "team"
+    _write(locked, "db")
+    locked.chmod(0o000)
+    try:
+        result = subprocess.run(
+            ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all",
+             sys.executable, "-m", "controller", "validate", str(tmp_path / "d")],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{locked}: cannot read this directory: Permission denied" in result.stdout
