@@ -184,7 +184,8 @@ class ManifestCache:
         invalid = [t for t in desired.tasks.values() if isinstance(t, Invalid)]
         invalid.extend(desired.unnamed_invalid)
         for item in invalid:
-            marker = f"{item.source}:{item.content_hash}"
+            # The messages count too: a refused file (never read) changes only its reason.
+            marker = f"{item.source}:{item.content_hash}:{hash(item.messages)}"
             if marker not in self._warned:
                 self._warned.add(marker)
                 log.warning(
