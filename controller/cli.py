@@ -117,10 +117,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _load(args: argparse.Namespace, *, reload: bool = False) -> Config:
     from controller.config import load_config
 
-    return load_config(args.config, overrides=_overrides(args))
+    return load_config(args.config, overrides=_overrides(args), reload=reload)
 
 
 def _config_source(args: argparse.Namespace) -> str | None:
@@ -155,7 +155,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     _configure_logs(cfg)
-    return Daemon(cfg, config_path=_config_source(args), load=lambda: _load(args)).run()
+    # A reload must not silently fall back to defaults: the file must be there and say something.
+    return Daemon(
+        cfg, config_path=_config_source(args), load=lambda: _load(args, reload=True)
+    ).run()
 
 
 def _add_reconcile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -361,7 +364,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
     elif args.json:
         print(json.dumps({"controller": controller, "tasks": tasks}, indent=2, ensure_ascii=False))
     else:
-        print(status.render_table(tasks, now=now), end="")
+        invalid = (controller or {}).get("invalid_manifests")
+        print(
+            status.render_table(
+                tasks, now=now, invalid_manifests=invalid if isinstance(invalid, list) else ()
+            ),
+            end="",
+        )
+    failed_reload = (controller or {}).get("config_error")
+    if isinstance(failed_reload, dict):
+        errors = "; ".join(str(e) for e in failed_reload.get("errors") or [])
+        print(f"rktctl: warning: the config reload at {failed_reload.get('at')} failed "
+              f"({errors}); the daemon runs with its previous config", file=sys.stderr)  # fmt: skip
     problem = status.heartbeat_problem(controller, now=now)
     if problem is not None:
         print(f"rktctl: {status_dir}: {problem}", file=sys.stderr)
@@ -410,16 +424,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
         given = [load_config(args.config).desired_dir]
     files: dict[Path, None] = {}  # ordered set: a file named twice is checked once
+    unlisted: list[tuple[Path, str]] = []  # directories that could not be read
     for name in given:
         path = Path(name)
         if path.is_dir():
-            files.update(dict.fromkeys(list_manifest_files(path).manifests))
+            listing = list_manifest_files(path)
+            files.update(dict.fromkeys(listing.manifests))
+            unlisted += listing.refused
         elif path.exists():
             files[path] = None
         else:
             print(f"rktctl validate: {name}: no such file or directory", file=sys.stderr)
             return EXIT_USAGE
     results = _validate_files(list(files))
+    results += [_FileResult(path=str(p), errors=[_problem(why)]) for p, why in unlisted]
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
     else:
@@ -455,6 +473,12 @@ class _FileResult:
             "spec_hash": self.spec_hash,
             "errors": [{"line": e.line, "path": e.path, "message": e.message} for e in self.errors],
         }
+
+
+def _problem(message: str) -> Problem:
+    from controller.manifest import Problem
+
+    return Problem(None, "", message)
 
 
 def _validate_files(paths: Sequence[Path]) -> list[_FileResult]:

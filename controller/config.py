@@ -55,6 +55,13 @@ class Config:
     names one): fly, host, coreos, kvm or src. It decides whether ports can be remapped."""
     insecure_default: tuple[str, ...] = ("image",)
     """`--insecure-options` when a task sets neither insecure_options nor trust_prefix."""
+    strict_modes: bool = True
+    """Trust policy (sshd's StrictModes): apply a manifest only if it and every directory
+    up to `desired_dir` are owned by root, rktctl's own user or `trusted_uids` and are not
+    group/other-writable. `false` is for development: then anyone who can write a
+    manifest runs pods as root. Symlinks leaving the tree are refused either way."""
+    trusted_uids: tuple[int, ...] = ()
+    """Further uids that may own manifests and their directories (e.g. a git-sync user)."""
     volumes_enabled: bool = True
     """Allow absolute host paths in `volumes` (relative ones are always allowed)."""
     resync_interval_s: float = 30.0
@@ -171,11 +178,15 @@ def load_config(
     *,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    reload: bool = False,
 ) -> Config:
     """Read the TOML file (explicit path, $RKTCTL_CONFIG or the default) and the env.
 
     A missing default file is fine (defaults apply); a missing explicit file is an
-    error. Raise ConfigError for unreadable or invalid config.
+    error. With `reload` (SIGHUP) a missing file or one without a single setting is an
+    error too: it is a truncated or half-written file far more often than a wish to reset
+    every setting (rkt from PATH, /var/lib/rkt). Raise ConfigError for unreadable or
+    invalid config.
     """
     env = dict(os.environ if environ is None else environ)
     explicit = _explicit_path(path, env)
@@ -184,12 +195,21 @@ def load_config(
     try:
         mapping = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        if explicit:
+        if explicit or reload:
             raise ConfigError([f"config file not found: {config_path}"]) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read {config_path}: {exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{config_path}: invalid TOML: {exc}"]) from exc
+    if reload and not mapping and config_path.exists():
+        raise ConfigError(
+            [
+                f"{config_path} holds no setting (empty or truncated?): a reload would reset "
+                "every setting to its default; the previous config stays in force. Restore "
+                "the file, or restart rktctl to run with the defaults"
+            ],
+            source=str(config_path),
+        )
     return parse_config(mapping, env, overrides, source=str(config_path))
 
 
@@ -255,6 +275,18 @@ def _coerce(key: str, raw: Any) -> Any:
             return int(raw)
         except (TypeError, ValueError):
             raise ValueError(f"expected an integer, got {raw!r}") from None
+    if annotation == "tuple[int, ...]":
+        if isinstance(raw, (int, str)) and not isinstance(raw, bool):
+            raw = [raw]
+        if not isinstance(raw, (list, tuple)) or any(isinstance(x, bool) for x in raw):
+            raise ValueError(f"expected a list of integers, got {raw!r}")
+        try:
+            values = tuple(int(x) for x in raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a list of integers, got {raw!r}") from None
+        if any(v < 0 for v in values):
+            raise ValueError(f"uids are not negative, got {raw!r}")
+        return values
     if annotation.startswith("tuple[int"):
         if not isinstance(raw, (list, tuple)) or len(raw) != 2:
             raise ValueError(f"expected [low, high], got {raw!r}")

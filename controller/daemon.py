@@ -31,6 +31,7 @@ from controller.errors import ConfigError, RktctlError, StatusWriteError
 from controller.model import PassReport, PassResult
 from controller.reconcile import Reconciler
 from controller.runtime import RktCli, Runtime, make_runtime
+from controller.status import iso
 from controller.statusfiles import StatusWriter, process_info
 from controller.watch import DesiredWatcher
 
@@ -69,6 +70,8 @@ class Daemon:
         self._reconciler = Reconciler(cfg, self._make_runtime(cfg), clock=clock)
         self._watcher: DesiredWatcher | None = None
         self._ready_sent = False
+        self._config_error: dict[str, object] | None = None
+        """The last failed reload, published in controller.json until one succeeds."""
 
     # --- triggers (any thread, or a signal handler) ---------------------------------
 
@@ -191,6 +194,7 @@ class Daemon:
             config_path=self._config_path,
             started_at=self._started_at,
             node=self._reconciler.node_attributes,
+            config_error=self._config_error,
         )
         try:
             self._status.publish(report, daemon=info, now=self._clock())
@@ -213,8 +217,14 @@ class Daemon:
             cfg = self._load()
         except ConfigError as exc:
             log.error("config_invalid", path=self._config_path, errors=list(exc.problems))
+            self._config_error = {
+                "at": iso(self._clock()),
+                "path": self._config_path,
+                "errors": list(exc.problems),
+            }
             systemd.ready()
             return
+        self._config_error = None
         old = self.cfg
         self.cfg = cfg
         self._reconciler.reload(cfg, self._make_runtime(cfg))

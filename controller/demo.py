@@ -157,11 +157,15 @@ class _Demo:
     def _write_manifests(self) -> None:
         import yaml
 
+        # Explicit modes: the trust policy refuses group-writable manifests, and a
+        # checkout or a umask of 002 would make them so.
         self.desired.mkdir()
+        self.desired.chmod(0o755)
         manifests = sorted(self.examples.glob("*.yaml"))
         if self.rkt.is_fake:  # the fake "fetches" any image name and runs no real image
             for path in manifests:
                 shutil.copy(path, self.desired / path.name)
+                (self.desired / path.name).chmod(0o644)
             _say(
                 f"copied {len(manifests)} example manifests: "
                 + ", ".join(p.name for p in manifests)
@@ -177,6 +181,7 @@ class _Demo:
                 host_root=str(host_root),
             )
             (self.desired / path.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+            (self.desired / path.name).chmod(0o644)
             _say(f"{path.name}: the demo image" + "".join(f"; {n}" for n in notes))
         self._make_volume_dirs(host_root)
 
@@ -252,6 +257,7 @@ class _Demo:
                 doc.setdefault("spec", {}).setdefault("env", {})["DEMO_EDIT"] = "1"
                 tmp = path.with_name(f".{path.name}.tmp")
                 tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
+                tmp.chmod(0o644)
                 tmp.rename(path)
                 return
 

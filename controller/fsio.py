@@ -3,8 +3,12 @@
 SHELL. `atomic_write` is the only way rktctl writes a file that others read
 (status, metrics, state): temp file in the same directory, fsync, chmod 0644,
 rename, fsync of the directory, so a reader never sees a partial document.
-`is_manifest_name` is the single definition of which files are manifests.
-`trim_head` cuts a file down to its newest bytes (pod logs).
+`is_manifest_name` is the single definition of which files are manifests, and
+`TrustPolicy` (sshd's StrictModes for the desired tree) of which may be read at
+all: `list_manifest_files` refuses untrusted or unreadable directories and
+`check_manifest` untrusted files, FIFOs, devices and symlinks that leave the tree,
+all before anything is opened. `read_manifest` never returns a file that changed
+while it was read. `trim_head` cuts a file down to its newest bytes (pod logs).
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import os
 import re
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.errors import StatusWriteError
@@ -57,46 +62,219 @@ def is_manifest_name(name: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class TrustPolicy:
+    """Who may decide what runs as root: sshd's StrictModes for the desired tree."""
+
+    strict: bool = True
+    """Check owners and modes; False (`strict_modes = false`) is for development only."""
+    owners: frozenset[int] = frozenset({0})
+    """uids that may own manifests and the directories above them up to the root."""
+
+
+class Refused(Exception):
+    """A manifest the trust policy does not read: the message says why and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
 class DirListing:
     manifests: tuple[Path, ...]
     """Manifest files, sorted by path relative to the root."""
     ignored: tuple[Path, ...]
     """Files seen but not read (temp files, dotfiles, other extensions)."""
     missing: bool = False
+    refused: tuple[tuple[Path, str], ...] = ()
+    """Directories not read (untrusted or unreadable) with why: their manifests are unknown."""
+    root_real: str = ""
+    """The root with every symlink resolved (git-sync swaps a symlinked root)."""
+    read_dirs: frozenset[str] = field(default_factory=frozenset)
+    """Real paths of the directories read: where a symlink inside the tree may point."""
 
 
-def list_manifest_files(root: str | os.PathLike[str]) -> DirListing:
+def list_manifest_files(
+    root: str | os.PathLike[str], *, trust: TrustPolicy | None = None
+) -> DirListing:
     """Walk `root` (following a symlinked root) and split files into manifests and ignored.
 
-    Dot-directories such as `.git` are skipped entirely. A missing or unreadable root
-    gives `missing=True` rather than an exception.
+    Dot-directories such as `.git` are skipped entirely. A missing root gives
+    `missing=True`; a directory that cannot be listed, or (with `trust`) one others
+    may write, is not descended into and is listed in `refused` with the reason.
     """
     base = Path(root)
     if not base.is_dir():
         return DirListing(manifests=(), ignored=(), missing=True)
+    root_real = os.path.realpath(base)
     manifests: list[Path] = []
     ignored: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+    refused: list[tuple[Path, str]] = []
+    read_dirs: set[str] = set()
+    errors: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(base, onerror=errors.append):
+        real = os.path.normpath(Path(root_real) / os.path.relpath(dirpath, base))
+        if trust is not None and trust.strict:
+            problem = _untrusted(Path(dirpath).stat(), trust, "directory", Path(dirpath))
+            if problem is not None:
+                refused.append((Path(dirpath), f"{problem}; no manifest under it is read"))
+                dirnames[:] = []
+                continue
+        read_dirs.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in IGNORED_DIRS)
         for name in sorted(filenames):
             path = Path(dirpath) / name
             (manifests if is_manifest_name(name) else ignored).append(path)
-    return DirListing(manifests=tuple(manifests), ignored=tuple(ignored))
+    for exc in errors:
+        # Without this, an unreadable directory looked empty and its tasks' pods stopped.
+        refused.append(
+            (
+                Path(exc.filename or base),
+                f"cannot read this directory: {exc.strerror}; the manifests in it are "
+                "unknown, so no pod of a task missing from the other manifests is stopped "
+                "until it can be read (fix its permissions or the mount)",
+            )
+        )
+    return DirListing(
+        manifests=tuple(manifests),
+        ignored=tuple(ignored),
+        refused=tuple(sorted(refused)),
+        root_real=root_real,
+        read_dirs=frozenset(read_dirs),
+    )
+
+
+def check_manifest(path: Path, listing: DirListing, trust: TrustPolicy) -> os.stat_result:
+    """Given a manifest of `listing`, return the stat of the file to read; nothing is opened.
+
+    Raise Refused for a symlink that leaves the directories the listing read (how a
+    secret file would be read as a manifest), a dangling symlink, anything but a regular
+    file (opening a FIFO or a device can block or act) and, with `trust.strict`, a file
+    others may write. Raise FileNotFoundError if `path` itself vanished.
+    """
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        target = os.path.realpath(path)
+        if str(Path(target).parent) not in listing.read_dirs:
+            inside = target == listing.root_real or target.startswith(listing.root_real + "/")
+            where = (
+                "outside the directories rktctl reads (dot-directories and refused ones)"
+                if inside
+                else f"outside the desired directory {listing.root_real}"
+            )
+            raise Refused(
+                f"is a symlink to {target}, {where}; it is not read. Fix: copy the manifest "
+                "into the directory, or link to a file inside it"
+            )
+        try:
+            st = Path(target).stat()
+        except FileNotFoundError:
+            raise Refused(f"is a dangling symlink to {target}; fix the link or remove it") from None
+        except OSError as exc:
+            raise Refused(
+                f"is a symlink to {target}, which cannot be read: {exc.strerror}"
+            ) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise Refused(
+            f"is a {_file_kind(st.st_mode)}, not a regular file; only regular files can be "
+            "manifests (it is never opened)"
+        )
+    if trust.strict:
+        problem = _untrusted(st, trust, "file", path)
+        if problem is not None:
+            raise Refused(problem)
+    return st
+
+
+def _untrusted(st: os.stat_result, trust: TrustPolicy, what: str, path: Path) -> str | None:
+    if st.st_uid not in trust.owners:
+        owners = ", ".join(str(u) for u in sorted(trust.owners))
+        return (
+            f"this {what} is owned by uid {st.st_uid}, not by a trusted uid ({owners}): whoever "
+            f"owns it decides what runs as root. Fix: chown root {path}, or add the uid to "
+            "trusted_uids (strict_modes = false turns these checks off, for development only)"
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        who = "world-writable" if st.st_mode & stat.S_IWOTH else "group-writable"
+        return (
+            f"this {what} is {who} (mode {stat.S_IMODE(st.st_mode):04o}): anyone who can write "
+            f"it decides what runs as root. Fix: chmod go-w {path} (strict_modes = false turns "
+            "these checks off, for development only)"
+        )
+    return None
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISDIR, "directory"),
+    ):
+        if test(mode):
+            return kind
+    return "special file"
+
+
+READ_ATTEMPTS = 3
+RACY_NS = 1_000_000_000
+"""A file changed this recently may change again within the same timestamp tick,
+unseen by its stat: such a read is not cached (git's "racily clean" entries)."""
+
+
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What identifies one version of a file: ctime too, since mtime can be set back."""
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
+
+
+def is_racy(st: os.stat_result, window_ns: int = RACY_NS) -> bool:
+    """True if `st` is too recent for its stat to prove later reads would match."""
+    return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < window_ns
+
+
+def read_manifest(
+    path: str | os.PathLike[str], *, limit: int, expect: os.stat_result | None = None
+) -> tuple[bytes, os.stat_result]:
+    """Return at most `limit + 1` bytes of the regular file `path` and its stat then.
+
+    The extra byte lets the parser say "too big" without reading a huge file. The type
+    is checked before opening (a FIFO or a device is never opened); `expect`, the stat
+    `check_manifest` approved, must still be the file opened. A file that changed while
+    it was read (size, times or content, e.g. rewritten in place) is read again, and
+    after READ_ATTEMPTS refused. Raise OSError with a message a person can act on.
+    """
+    for _attempt in range(READ_ATTEMPTS):
+        st = Path(path).stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(
+                f"{path} is a {_file_kind(st.st_mode)}, not a regular file; only regular "
+                "files can be manifests"
+            )
+        if expect is not None and (st.st_dev, st.st_ino) != (expect.st_dev, expect.st_ino):
+            raise _Replaced(str(path))  # since it was checked: check the new one first
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            before = os.fstat(fd)
+            if (before.st_dev, before.st_ino) != (st.st_dev, st.st_ino):
+                raise _Replaced(str(path))
+            data = os.pread(fd, limit + 1, 0)
+            again = os.pread(fd, limit + 1, 0)
+            after = os.fstat(fd)
+        finally:
+            os.close(fd)
+        whole = len(data) > limit or len(data) == after.st_size
+        if stat_key(after) == stat_key(before) and data == again and whole:
+            return data, after
+    raise OSError(
+        f"{path} kept changing while it was read (rewritten in place?); it is read again "
+        "on the next pass. Write manifests atomically: a temp file, then rename"
+    )
+
+
+class _Replaced(FileNotFoundError):
+    """The path now names another file than the one checked: look again next pass."""
 
 
 def read_manifest_bytes(path: str | os.PathLike[str], *, limit: int) -> bytes:
-    """Return at most `limit + 1` bytes of the regular file `path` (following symlinks).
-
-    The extra byte lets the parser say "too big" without reading a huge file; FIFOs,
-    devices and sockets are refused (reading them could block the daemon forever).
-    Raise OSError, with a message a person can act on, if the file cannot be read.
-    """
-    # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path} is not a regular file; only files can be manifests")
-        return handle.read(limit + 1)
+    """Return at most `limit + 1` bytes of the regular file `path` (see `read_manifest`)."""
+    return read_manifest(path, limit=limit)[0]
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644) -> None:
@@ -202,6 +380,13 @@ def read_git_revision(desired_dir: str | os.PathLike[str]) -> str | None:
     for name in (target.name, target.name.removeprefix("rev-")):
         if _SHA.match(name):
             return name
+    try:
+        return _git_revision(target)
+    except OSError:  # an unreadable tree holds elsewhere; the revision is just unknown
+        return None
+
+
+def _git_revision(target: Path) -> str | None:
     for directory in (target, *target.parents):
         git = directory / ".git"
         if git.is_dir():

@@ -11,6 +11,7 @@ import logging
 import sys
 
 import structlog
+import structlog.tracebacks
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -23,10 +24,15 @@ _LEVELS = {
 def configure(level: str = "info", fmt: str = "auto") -> None:
     """Route structlog events at `level` and above to stderr in `fmt` (auto|json|console)."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    # Tracebacks without local variables, in both formats: structlog's defaults print
+    # every frame's locals, which put specs' env values and raw --set-env=K=V words
+    # (everything redact_argv hides) into the journal whenever a pass crashed.
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -34,7 +40,11 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if use_json:
-        processors.append(structlog.processors.dict_tracebacks)
+        processors.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
     processors.append(renderer)
     structlog.configure(
         processors=processors,

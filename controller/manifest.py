@@ -67,6 +67,10 @@ MIN_MEMORY_BYTES: Final = 4096
 """rkt refuses memory limits under 4 KiB."""
 MAX_PLAIN_CORES: Final = 100
 """A unit-less cpu string at or above this is almost surely millicores without the `m`."""
+EXCERPT_CHARS: Final = 40
+"""Messages quote at most this many characters of any one value read from a file: the
+file may not be a manifest at all (a symlink to a secret), and messages reach
+world-readable status files and the log."""
 SPEC_HASH_PREFIX: Final = "sha256:"
 SPEC_HASH_HEX_CHARS: Final = 16
 
@@ -126,11 +130,30 @@ def format_path(path: Path) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
+        elif len(part) <= EXCERPT_CHARS and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
             out += f".{part}" if out else part
         else:
-            out += f"[{json.dumps(part)}]"
+            out += f"[{_q(part)}]"
     return out
+
+
+def _q(text: str) -> str:
+    """Quote a value read from a file for a message: escaped, at most EXCERPT_CHARS long."""
+    if len(text) <= EXCERPT_CHARS:
+        return json.dumps(text)
+    return f"{json.dumps(text[:EXCERPT_CHARS])}... ({len(text)} characters)"
+
+
+def _qk(text: str) -> str:
+    """Like `_q`, in the 'single quotes' style messages use for keys and names."""
+    if len(text) <= EXCERPT_CHARS:
+        return repr(text)
+    return f"{text[:EXCERPT_CHARS]!r}... ({len(text)} characters)"
+
+
+def _clip(text: str) -> str:
+    """Like `_q` without the quotes, for words shown inside other syntax (`${...}`, tags)."""
+    return _q(text)[1:-1] if len(text) <= EXCERPT_CHARS else _q(text)
 
 
 class _FatalError(Exception):
@@ -354,11 +377,13 @@ def _load(text: str) -> tuple[object, _Index, list[Problem]]:
         mark = exc.problem_mark or exc.context_mark
         at = None if mark is None else mark.line + 1
         what = " ".join(part for part in (exc.context, exc.problem) if part)
+        if len(what) > 4 * EXCERPT_CHARS:  # PyYAML quotes tag handles and the like
+            what = what[: 4 * EXCERPT_CHARS] + "..."
         raise _FatalError(Problem(at, "", f"invalid YAML: {what}; fix the syntax")) from None
     except yaml.YAMLError as exc:  # ReaderError: control characters and the like
         position = getattr(exc, "position", None)
         at = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
-        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        reason = (getattr(exc, "reason", None) or str(exc).splitlines()[0])[: 4 * EXCERPT_CHARS]
         raise _FatalError(Problem(at, "", f"invalid YAML: {reason}; remove it")) from None
     finally:
         loader.dispose()
@@ -383,7 +408,7 @@ def _alias(
             Problem(
                 _line(event),
                 format_path(path),
-                f"alias *{anchor} refers to no complete anchor &{anchor} "
+                f"alias *{_clip(anchor)} refers to no complete anchor &{_clip(anchor)} "
                 "(undefined, or it refers to a node that contains it)",
             )
         )
@@ -450,7 +475,7 @@ def _read_key(
                 Problem(
                     _line(event),
                     format_path((*parent.path, key)),
-                    f"key {key} is read as {_describe(value)}; quote it: {json.dumps(key)}",
+                    f"key {_clip(key)} is read as {_describe(value)}; quote it: {_q(key)}",
                 )
             )
         else:
@@ -472,7 +497,8 @@ def _duplicate(
         Problem(
             line,
             format_path(path),
-            f"duplicate key {key!r} (first at line {first}, again at line {line}); keep only one",
+            f"duplicate key {_qk(key)} (first at line {first}, again at line {line}); "
+            "keep only one",
         )
     )
 
@@ -512,7 +538,7 @@ def _construct(event: yaml.ScalarEvent, tag: str, path: Path) -> object:
             Problem(
                 _line(event),
                 format_path(path),
-                f"{json.dumps(event.value)} cannot be read as {tag.replace(_TAG, '!!')}",
+                f"{_q(event.value)} cannot be read as {tag.replace(_TAG, '!!')}",
             )
         ) from None
 
@@ -528,7 +554,7 @@ def _read_scalar(event: yaml.ScalarEvent, path: Path, index: _Index) -> object:
 
 
 def _tag_message(tag: str) -> str:
-    short = tag.replace(_TAG, "!!")
+    short = _clip(tag.replace(_TAG, "!!"))
     return f"YAML tag {short} is not allowed in a manifest; remove it"
 
 
@@ -737,7 +763,7 @@ def _schema_problem(err: SchemaError, index: _Index) -> Problem:
         if kw == "required":
             return Problem(line, format_path(path), "required key is missing; add it")
         if kw == "propertyNames":
-            return Problem(line, format_path(path), f"key {err.key!r} is not valid; {hint}")
+            return Problem(line, format_path(path), f"key {_qk(err.key)} is not valid; {hint}")
         return Problem(line, format_path(path), _unknown_key(err.key, err.schema, err.path))
     if kw == "uniqueItems":
         assert isinstance(err.instance, list)
@@ -750,7 +776,10 @@ def _schema_problem(err: SchemaError, index: _Index) -> Problem:
     where = format_path(path)
     inst = err.instance
     if kw == "type":
-        return Problem(line, where, _type_message(err.schema["type"], inst, index.raw.get(path)))
+        # Environment values may be secrets: a wrong type is named, never its value.
+        secret = len(path) == 3 and path[:2] == ("spec", "env")
+        raw = index.raw.get(path)
+        return Problem(line, where, _type_message(err.schema["type"], inst, raw, secret=secret))
     if kw == "const":
         return Problem(line, where, f"must be {_show(err.schema['const'])}, not {_show(inst)}")
     if kw == "enum":
@@ -764,17 +793,21 @@ def _schema_problem(err: SchemaError, index: _Index) -> Problem:
             line, where, f"is longer than {err.schema['maxLength']} characters ({len(str(inst))})"
         )
     if kw == "minimum":
-        return Problem(line, where, f"{inst} is less than the minimum of {err.schema['minimum']}")
+        return Problem(
+            line, where, f"{_clip(str(inst))} is less than the minimum of {err.schema['minimum']}"
+        )
     if kw == "maximum":
         return Problem(
-            line, where, f"{inst} is greater than the maximum of {err.schema['maximum']}"
+            line,
+            where,
+            f"{_clip(str(inst))} is greater than the maximum of {err.schema['maximum']}",
         )
     return Problem(line, where, f"{_show(inst)} is not valid" + (f"; {hint}" if hint else ""))
 
 
 def _unknown_key(key: str, schema: Mapping[str, Any], parent: Path) -> str:
     allowed = sorted(schema.get("properties", {}))
-    message = f"unknown key {key!r}"
+    message = f"unknown key {_qk(key)}"
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     if close:
         return f"{message}; did you mean {close[0]!r}?"
@@ -800,23 +833,41 @@ _TYPE_WORDS: Final = {
 }
 
 
-def _type_message(expected: str | Sequence[str], inst: object, raw: str | None) -> str:
+def _type_message(
+    expected: str | Sequence[str], inst: object, raw: str | None, *, secret: bool = False
+) -> str:
     names = [expected] if isinstance(expected, str) else list(expected)
     want = " or ".join(_TYPE_WORDS[n] for n in names if n != "null")
     if inst is None:
         return f"is empty; expected {want} (fill it in or remove the key)"
+    if secret:
+        return (
+            f"expected {want}, got {_kind(inst)}; quote the value "
+            "(it is not shown here: environment values may be secrets)"
+        )
     message = f"expected {want}, got {_describe(inst)}"
     if "string" in names and not isinstance(inst, (dict, list)):
         text = raw if raw is not None else str(inst)
-        message += f"; quote it: {json.dumps(text)}"
+        message += f"; quote it: {_q(text)}"
     return message
+
+
+def _kind(value: object) -> str:
+    """What a value is, without showing it."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return _describe(value) if isinstance(value, (dict, list)) or value is None else "a date"
 
 
 def _describe(value: object) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
-        return f"the number {value}"
+        return f"the number {_clip(str(value))}"
     if value is None:
         return "null"
     if isinstance(value, dict):
@@ -824,13 +875,13 @@ def _describe(value: object) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, str):
-        return f"the string {json.dumps(value)}"
+        return f"the string {_q(value)}"
     return f"a {type(value).__name__} ({value})"
 
 
 def _show(value: object) -> str:
     if isinstance(value, str):
-        return json.dumps(value)
+        return _q(value)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (dict, list)):
@@ -869,22 +920,22 @@ def parse_cpu(text: str) -> int:
         cores = Decimal(text)
         if cores >= MAX_PLAIN_CORES:
             raise ValueError(
-                f'"{text}" would mean {text} cores; write "{text}m" for millicores, '
+                f'{_q(text)} would mean {text} cores; write "{text}m" for millicores, '
                 f'or "{int(cores * 1000)}m" if you really mean {text} cores'
             )
         scaled = cores * 1000
         if scaled != scaled.to_integral_value():
-            raise ValueError(f'"{text}" is finer than 1m; round it to whole millicores')
+            raise ValueError(f"{_q(text)} is finer than 1m; round it to whole millicores")
         millis = int(scaled)
     elif re.fullmatch(r"\d+M", text):
-        raise ValueError(f'"{text}": millicores are a lowercase m; write "{text[:-1]}m"')
+        raise ValueError(f'{_q(text)}: millicores are a lowercase m; write "{text[:-1]}m"')
     else:
         raise ValueError(
-            f'"{text}" is not a CPU quantity; write millicores such as "500m" '
+            f'{_q(text)} is not a CPU quantity; write millicores such as "500m" '
             'or cores as a string such as "2"'
         )
     if millis <= 0:
-        raise ValueError(f'"{text}" is zero; a CPU limit must be at least "1m"')
+        raise ValueError(f'{_q(text)} is zero; a CPU limit must be at least "1m"')
     return millis
 
 
@@ -897,17 +948,17 @@ def parse_memory(text: str) -> int:
     """
     m = _QUANTITY.fullmatch(text)
     if not m:
-        raise ValueError(f'"{text}" is not a memory quantity; write e.g. "256Mi" or "1Gi"')
+        raise ValueError(f'{_q(text)} is not a memory quantity; write e.g. "256Mi" or "1Gi"')
     number, unit = m[1], m[2]
     if not unit:
-        raise ValueError(f'"{text}" has no unit; write "{number}Mi"')
+        raise ValueError(f'{_q(text)} has no unit; write "{number}Mi"')
     if unit not in _MEMORY_UNITS:
         raise ValueError(
-            f'"{text}" has an unknown unit "{unit}"; {_memory_unit_hint(number, unit)}'
+            f"{_q(text)} has an unknown unit {_q(unit)}; {_memory_unit_hint(number, unit)}"
         )
     total = Decimal(number) * _MEMORY_UNITS[unit]
     if total != total.to_integral_value():
-        raise ValueError(f'"{text}" is not a whole number of bytes')
+        raise ValueError(f"{_q(text)} is not a whole number of bytes")
     return int(total)
 
 
@@ -943,10 +994,10 @@ def parse_duration(text: str) -> float:
     numbers are refused. Raise ValueError with advice otherwise.
     """
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        raise ValueError(f'"{text}" has no unit; write "{text}s" (or m, h, ms)')
+        raise ValueError(f'{_q(text)} has no unit; write "{text}s" (or m, h, ms)')
     if re.fullmatch(r"\d+(\.\d+)?d", text):
         return_hint = f'"{int(Decimal(text[:-1]) * 24)}h"' if text[:-1].isdigit() else '"24h"'
-        raise ValueError(f'"{text}": days are not a duration unit; write {return_hint}')
+        raise ValueError(f"{_q(text)}: days are not a duration unit; write {return_hint}")
     total = Decimal(0)
     pos = 0
     while pos < len(text):
@@ -957,7 +1008,7 @@ def parse_duration(text: str) -> float:
         pos = m.end()
     if not text or pos != len(text):
         raise ValueError(
-            f'{json.dumps(text)} is not a duration; write e.g. "30s", "5m", "1h30m" or "250ms"'
+            f'{_q(text)} is not a duration; write e.g. "30s", "5m", "1h30m" or "250ms"'
         )
     return float(total)
 
@@ -1004,7 +1055,7 @@ def _variable_problems(text: str, ports: Sequence[str]) -> list[str]:
         if name is None:
             out.append("has an unclosed '${'; close it with '}' or write '$${' for a literal '${'")
             continue
-        shown = "${" + name + "}"
+        shown = "${" + _clip(name) + "}"
         if not _VAR_NAME.fullmatch(name):
             out.append(
                 f"{shown} is not a valid variable; names use letters, digits, '_', '.' and '-'"
@@ -1018,23 +1069,23 @@ def _variable_problems(text: str, ports: Sequence[str]) -> list[str]:
             if label not in ports:
                 declared = ", ".join(ports) if ports else "none"
                 out.append(
-                    f"{shown} refers to port {label!r}, which spec.resources.ports does not "
+                    f"{shown} refers to port {_qk(label)}, which spec.resources.ports does not "
                     f"declare (declared: {declared})" + _did_you_mean(label, ports)
                 )
             continue
         namespace, _, rest = name.partition(".")
         if namespace in _NAMESPACES and rest:
             if namespace == "env" and not ENV_NAME.fullmatch(rest):
-                out.append(f"{shown}: {rest!r} is not an environment variable name")
+                out.append(f"{shown}: {_qk(rest)} is not an environment variable name")
             elif namespace == "task" and rest != "name":
                 out.append(f"{shown} is unknown; the only task variable is ${{task.name}}")
             continue
         hint = ""
         if ENV_NAME.fullmatch(name):
-            hint = f"; for the controller's environment write ${{env.{name}}}"
+            hint = f"; for the controller's environment write ${{env.{_clip(name)}}}"
         out.append(
             f"{shown} is not a known variable{hint}; use {VARIABLE_FORMS}, "
-            f"or write $${{{name}}} for a literal"
+            f"or write $${{{_clip(name)}}} for a literal"
         )
     return out
 
@@ -1048,6 +1099,21 @@ def _get(data: object, *keys: str) -> object:
             return None
         data = data.get(key)
     return data
+
+
+def _strings(data: object) -> Iterator[tuple[Path, str]]:
+    """Yield (path, text) for every string in `data`, mapping keys included."""
+    stack: list[tuple[Path, object]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            yield path, value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield (*path, key), key
+                stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), item) for i, item in enumerate(value))
 
 
 def _strs(value: object) -> list[tuple[int, str]]:
@@ -1073,6 +1139,7 @@ class _Logic:
         self.problems.append(Problem(self.index.line(path), format_path(path), message))
 
     def run(self) -> list[Problem]:
+        self.argv_words()
         self.name()
         self.insecure_and_trust()
         self.dns()
@@ -1087,14 +1154,39 @@ class _Logic:
         self.variables()
         return self.problems
 
+    def argv_words(self) -> None:
+        """Values become rkt argv words: none may hold NUL or be read by rkt as a flag."""
+        for path, text in _strings(self.data):
+            if "\x00" in text:
+                self.add(
+                    path,
+                    "contains a NUL character (\\0), which no rkt argument, environment value "
+                    "or path can hold; remove it",
+                )
+        image = _get(self.data, "spec", "config", "image")
+        if isinstance(image, str) and image.startswith("-"):
+            self.add(
+                ("spec", "config", "image"),
+                "must not start with '-': rkt would read it as a flag, not as an image; write "
+                "an image name, a sha512- hash, an ACI URL or docker://...",
+            )
+        base = ("spec", "config", "args")
+        for i, arg in _strs(_get(self.data, *base)):
+            if arg == "---":
+                self.add(
+                    (*base, i),
+                    "a lone '---' cannot be passed: rkt ends the app's arguments there and "
+                    "reads the words after it as another image and its flags; remove it",
+                )
+
     def name(self) -> None:
         name = _get(self.data, "metadata", "name")
         if isinstance(name, str) and name and not _is_task_name(name):
             fixed = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
-            hint = f"; try {fixed!r}" if fixed and _is_task_name(fixed) else ""
+            hint = f"; try {_qk(fixed)}" if fixed and _is_task_name(fixed) else ""
             self.add(
                 ("metadata", "name"),
-                f"{json.dumps(name)} is not a DNS-1123 label (lowercase letters, digits and '-', "
+                f"{_q(name)} is not a DNS-1123 label (lowercase letters, digits and '-', "
                 f"starting and ending with a letter or digit, at most 63 characters){hint}",
             )
 
@@ -1111,8 +1203,8 @@ class _Logic:
                 if word in _INSECURE_WITHOUT_KEYSTORE:
                     self.add(
                         (*base, i),
-                        f'"{word}" disables rkt\'s keystore, so `rkt trust` for trust_prefix would '
-                        "fail; remove it or remove trust_prefix",
+                        f"{_q(word)} disables rkt's keystore, so `rkt trust` for trust_prefix "
+                        "would fail; remove it or remove trust_prefix",
                     )
 
     def dns(self) -> None:
@@ -1124,7 +1216,7 @@ class _Logic:
                 if len(servers) > 1:
                     self.add(
                         (*base, i),
-                        f'"{server}" must be the only entry (dns_servers: ["{server}"])',
+                        f"{_q(server)} must be the only entry (dns_servers: [{_q(server)}])",
                     )
                 continue
             try:
@@ -1132,7 +1224,7 @@ class _Logic:
             except ValueError:
                 self.add(
                     (*base, i),
-                    f'"{server}" is not an IP address; list IPv4/IPv6 addresses, '
+                    f"{_q(server)} is not an IP address; list IPv4/IPv6 addresses, "
                     'or use ["host"] or ["none"] alone',
                 )
         search = _get(self.data, "spec", "config", "dns_search_domains")
@@ -1150,9 +1242,9 @@ class _Logic:
             name, _, args = item.partition(":")
             if name in _SPECIAL_NETS:
                 if args:
-                    self.add((*base, i), f'network "{name}" takes no arguments; write "{name}"')
+                    self.add((*base, i), f"network {_q(name)} takes no arguments; write {_q(name)}")
                 elif len(items) > 1:
-                    self.add((*base, i), f'"{name}" must be the only network (net: ["{name}"])')
+                    self.add((*base, i), f"{_q(name)} must be the only network (net: [{_q(name)}])")
 
     def ports_and_port_map(self) -> None:
         ports = _get(self.data, "spec", "resources", "ports")
@@ -1180,9 +1272,9 @@ class _Logic:
                     if not isinstance(port_map, dict) or label not in port_map:
                         self.add(
                             ("spec", "resources", "ports", label),
-                            f"port {label!r} has no entry in spec.config.port_map; map it to the "
-                            f'image\'s port name or container port (e.g. {label}: "8080-tcp"), '
-                            'or use net: ["host"]',
+                            f"port {_qk(label)} has no entry in spec.config.port_map; map it to "
+                            "the image's port name or container port "
+                            f'(e.g. {_clip(label)}: "8080-tcp"), or use net: ["host"]',
                         )
         if not isinstance(port_map, dict):
             return
@@ -1199,22 +1291,22 @@ class _Logic:
             if label not in self.ports:
                 self.add(
                     path,
-                    f"{label!r} is not a port declared in spec.resources.ports; declare it "
+                    f"{_qk(label)} is not a port declared in spec.resources.ports; declare it "
                     "there or remove it" + _did_you_mean(label, self.ports),
                 )
             if isinstance(target, str):
                 if target.isdigit():
                     if not 1 <= int(target) <= 65535:
-                        self.add(path, f'"{target}" is not a port number (1-65535)')
+                        self.add(path, f"{_q(target)} is not a port number (1-65535)")
                 elif "/" in target and AC_NAME.fullmatch(target.replace("/", "-")):
                     self.add(
                         path,
-                        f'"{target}": rkt port names use "-"; write "{target.replace("/", "-")}"',
+                        f'{_q(target)}: rkt port names use "-"; write "{target.replace("/", "-")}"',
                     )
                 elif not AC_NAME.fullmatch(target):
                     self.add(
                         path,
-                        f'"{target}" is not a port name; use the image\'s port name such as '
+                        f"{_q(target)} is not a port name; use the image's port name such as "
                         '"6379-tcp" or a container port number',
                     )
             if isinstance(target, (str, int, float)) and not isinstance(target, bool):
@@ -1233,12 +1325,14 @@ class _Logic:
             path = (*base, i)
             parts = entry.split(":")
             if len(parts) == 1:
-                self.add(path, f'"{entry}" has no ":"; write "host:container" such as "data:/data"')
+                self.add(
+                    path, f'{_q(entry)} has no ":"; write "host:container" such as "data:/data"'
+                )
                 continue
             if len(parts) > 3:
                 self.add(
                     path,
-                    f'"{entry}" has too many ":"; write "host:container" or '
+                    f'{_q(entry)} has too many ":"; write "host:container" or '
                     '"host:container:readOnly" (paths cannot contain ":")',
                 )
                 continue
@@ -1247,25 +1341,31 @@ class _Logic:
                 why = " (the spelling is case-sensitive)" if parts[2].lower() == "readonly" else ""
                 self.add(
                     path,
-                    f'the third part "{parts[2]}" must be exactly "readOnly"{why}; '
+                    f'the third part {_q(parts[2])} must be exactly "readOnly"{why}; '
                     "Nomad silently mounted such volumes read-write",
                 )
             if not host:
-                self.add(path, f'"{entry}" has an empty host path')
+                self.add(path, f"{_q(entry)} has an empty host path")
             elif host.startswith("~"):
-                self.add(path, f'"{host}": "~" is not expanded; write an absolute path')
+                self.add(path, f'{_q(host)}: "~" is not expanded; write an absolute path')
             elif not host.startswith("/") and ".." in host.split("/"):
                 self.add(
                     path,
-                    f'relative host path "{host}" must stay inside the task\'s data directory '
+                    f"relative host path {_q(host)} must stay inside the task's data directory "
                     "(no '..'); use an absolute path instead",
                 )
+            elif "," in host:
+                self.add(
+                    path,
+                    f"host path {_q(host)} contains ',': rkt splits --volume on commas, so "
+                    "the rest would be read as volume options; rename the directory",
+                )
             if not container.startswith("/"):
-                self.add(path, f'container path "{container}" must be absolute (start with "/")')
+                self.add(path, f'container path {_q(container)} must be absolute (start with "/")')
             elif container in targets:
                 first = targets[container]
                 self.add(
-                    path, f'container path "{container}" is already mounted by volumes[{first}]'
+                    path, f"container path {_q(container)} is already mounted by volumes[{first}]"
                 )
             else:
                 targets[container] = i
@@ -1297,7 +1397,7 @@ class _Logic:
                 if size < MIN_MEMORY_BYTES:
                     self.add(
                         (*base, "memory"),
-                        f'"{memory}" is below rkt\'s minimum of 4Ki; raise it (e.g. "64Mi")',
+                        f'{_q(memory)} is below rkt\'s minimum of 4Ki; raise it (e.g. "64Mi")',
                     )
 
     def durations(self) -> None:
@@ -1349,19 +1449,17 @@ class _Logic:
             if operator in _UNARY_OPERATORS:
                 if "value" in item:
                     self.add(
-                        (*base, i, "value"), f"operator {operator!r} takes no value; remove it"
+                        (*base, i, "value"), f"operator {_qk(operator)} takes no value; remove it"
                     )
             elif "value" not in item:
-                self.add((*base, i, "value"), f"operator {operator!r} needs a value; add one")
+                self.add((*base, i, "value"), f"operator {_qk(operator)} needs a value; add one")
             elif operator == "regexp" and isinstance(value, str):
                 try:
                     re.compile(value)
                 except re.error as exc:
-                    self.add(
-                        (*base, i, "value"), f"{json.dumps(value)} is not a valid regexp: {exc}"
-                    )
+                    self.add((*base, i, "value"), f"{_q(value)} is not a valid regexp: {exc}")
             elif operator in ("version", "semver", "set_contains") and value == "":
-                self.add((*base, i, "value"), f"operator {operator!r} needs a non-empty value")
+                self.add((*base, i, "value"), f"operator {_qk(operator)} needs a non-empty value")
 
     def stage1(self) -> None:
         stage1 = _get(self.data, "spec", "stage1")
@@ -1372,7 +1470,7 @@ class _Logic:
         ):
             self.add(
                 ("spec", "stage1"),
-                f'"{stage1}" looks like a relative path; write an absolute path, a URL '
+                f"{_q(stage1)} looks like a relative path; write an absolute path, a URL "
                 "or an image name such as coreos.com/rkt/stage1-fly:1.30.0",
             )
 
@@ -1482,6 +1580,7 @@ def _to_spec(data: dict[str, Any], source: str) -> TaskSpec:
     return dataclasses.replace(built, spec_hash=compute_spec_hash(built))
 
 
+_MANIFEST_KEYS: Final = frozenset({"apiVersion", "kind", "metadata", "spec"})
 _DEFAULT_KILL_TIMEOUT_S: Final = 30.0  # TaskSpec.kill_timeout_s's default
 
 
@@ -1531,8 +1630,24 @@ def parse_manifest(data: bytes | str, *, source: str) -> TaskSpec:
                 Problem(
                     index.line(()),
                     "",
+                    # A file that is not a mapping is likely no manifest at all (a symlink
+                    # to /etc/shadow reads as one long string): say what, never quote it.
                     f"the top level must be a mapping with apiVersion, kind, metadata and spec, "
-                    f"not {_describe(value)}",
+                    f"not {_kind(value)}; is this a task manifest?",
+                )
+            ],
+        )
+    if not _MANIFEST_KEYS & set(value):
+        # Not a manifest at all (`key: value` lines, or /etc/shadow, whose lines end in
+        # ":::" and so read as keys): one problem, quoting nothing of the file.
+        raise ManifestInvalidError(
+            source,
+            [
+                Problem(
+                    index.line(()),
+                    "",
+                    "none of apiVersion, kind, metadata and spec is here; is this a task "
+                    "manifest? (see README.md, 'Task manifests')",
                 )
             ],
         )

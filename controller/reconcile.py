@@ -39,10 +39,18 @@ from controller.actuate import TaskExtras, apply
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
 from controller.fsio import (
+    RACY_NS,
+    READ_ATTEMPTS,
+    DirListing,
+    Refused,
+    TrustPolicy,
     atomic_write,
+    check_manifest,
+    is_racy,
     list_manifest_files,
     read_git_revision,
-    read_manifest_bytes,
+    read_manifest,
+    stat_key,
     trim_head,
 )
 from controller.model import (
@@ -91,14 +99,22 @@ _ENDED_STATES = frozenset({PodState.EXITED, PodState.EXITED_GARBAGE})
 
 @dataclass(slots=True)
 class _CachedFile:
-    stat_key: tuple[int, int, int, int]
+    stat_key: tuple[int, int, int, int, int]
     data: bytes
+    racy: bool
+    """Read too soon after a change for its stat to vouch for it: read it again."""
 
 
 class ManifestCache:
-    """Reads the desired directory, re-reading only files whose stat changed."""
+    """Reads the desired directory, re-reading only files whose stat changed.
 
-    def __init__(self) -> None:
+    Every pass applies the trust policy to every directory and file (a chmod on a
+    directory changes no file's stat); refused files are never opened.
+    """
+
+    def __init__(self, trust: TrustPolicy | None = None, *, racy_ns: int = RACY_NS) -> None:
+        self.trust = trust or TrustPolicy()
+        self._racy_ns = racy_ns
         self._files: dict[str, _CachedFile] = {}
         self._parsed: dict[tuple[str, str], TaskSpec | ManifestError] = {}
         self._warned: set[str] = set()
@@ -106,34 +122,35 @@ class ManifestCache:
 
     def read(self, desired_dir: str) -> DesiredState:
         """Return the parsed desired state of `desired_dir` (never raises for bad files)."""
-        listing = list_manifest_files(desired_dir)
+        listing = list_manifest_files(desired_dir, trust=self.trust)
         files: list[tuple[str, bytes]] = []
         seen: set[str] = set()
+        # Refused directories and files, unreadable ones: invalid manifests whose task is
+        # unknown, so the planner stops nothing that might be their pods.
+        for path, reason in listing.refused:
+            source = str(path)
+            seen.add(source)
+            self._refuse(source, f"{source}: {reason}", files)
         for path in listing.manifests:
             source = str(path)
             seen.add(source)
             try:
-                st = path.stat()
-                key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
-                cached = self._files.get(source)
-                if cached is None or cached.stat_key != key:
-                    data = read_manifest_bytes(path, limit=manifest.MAX_BYTES)
-                    cached = _CachedFile(stat_key=key, data=data)
-                    self._files[source] = cached
-                self._unreadable.pop(source, None)
+                data = self._read_one(path, listing)
             except FileNotFoundError:
                 # Vanished between listing and reading: it is gone; the next pass agrees.
                 continue
-            except OSError as exc:
-                # Present but unreadable (permissions, a FIFO, ...): an invalid manifest whose
-                # task is unknown, so the planner stops nothing that might be its pod.
-                self._unreadable[source] = f"{source}: cannot read: {exc.strerror or exc}"
-                self._files.pop(source, None)
-                files.append((source, b""))
+            except Refused as why:
+                self._refuse(source, f"{source}: not read: this file {why}", files)
                 continue
-            files.append((source, cached.data))
+            except OSError as exc:
+                self._refuse(source, f"{source}: cannot read: {exc.strerror or exc}", files)
+                continue
+            self._unreadable.pop(source, None)
+            files.append((source, data))
         for gone in set(self._files) - seen:
             del self._files[gone]
+        for gone in set(self._unreadable) - seen:
+            del self._unreadable[gone]
         desired = manifest.build_desired(
             files,
             ignored=[str(p) for p in listing.ignored],
@@ -143,6 +160,30 @@ class ManifestCache:
         )
         self._warn_invalid(desired)
         return desired
+
+    def _read_one(self, path: Path, listing: DirListing) -> bytes:
+        """The bytes of a listed manifest the trust policy accepts, from the cache if current."""
+        source = str(path)
+        for _attempt in range(READ_ATTEMPTS):
+            st = check_manifest(path, listing, self.trust)
+            cached = self._files.get(source)
+            if cached is not None and not cached.racy and cached.stat_key == stat_key(st):
+                return cached.data
+            try:
+                data, after = read_manifest(path, limit=manifest.MAX_BYTES, expect=st)
+            except FileNotFoundError:
+                if not path.is_symlink() and not path.exists():
+                    raise
+                continue  # replaced (renamed over) since it was checked: check the new one
+            racy = is_racy(after, self._racy_ns)
+            self._files[source] = _CachedFile(stat_key(after), data, racy=racy)
+            return data
+        raise OSError(f"{path} was replaced {READ_ATTEMPTS} times while it was read")
+
+    def _refuse(self, source: str, message: str, files: list[tuple[str, bytes]]) -> None:
+        self._unreadable[source] = message
+        self._files.pop(source, None)
+        files.append((source, b""))
 
     def _parse(self, data: bytes, source: str) -> TaskSpec:
         if source in self._unreadable:
@@ -165,7 +206,8 @@ class ManifestCache:
         invalid = [t for t in desired.tasks.values() if isinstance(t, Invalid)]
         invalid.extend(desired.unnamed_invalid)
         for item in invalid:
-            marker = f"{item.source}:{item.content_hash}"
+            # The messages count too: a refused file (never read) changes only its reason.
+            marker = f"{item.source}:{item.content_hash}:{hash(item.messages)}"
             if marker not in self._warned:
                 self._warned.add(marker)
                 log.warning(
@@ -195,7 +237,7 @@ class Reconciler:
         self._mono = monotonic
         self._sleep = sleep
         self._environ = dict(os.environ if environ is None else environ)
-        self._manifests = ManifestCache()
+        self._manifests = ManifestCache(trust_policy(cfg))
         self._fingerprint: dict[str, str] | None = None
         self._restarts: dict[TaskName, RestartState] = _load_restarts(cfg.state_dir)
         self._action_failures: dict[TaskName, int] = {}
@@ -212,6 +254,7 @@ class Reconciler:
         """Adopt a new config (SIGHUP): rkt and node facts are looked at again."""
         self.cfg = cfg
         self.runtime = runtime
+        self._manifests.trust = trust_policy(cfg)
         self._fingerprint = None
         self._node_attrs = None
         self._ports = None
@@ -659,6 +702,13 @@ class Reconciler:
 
 def _recency(pod: ObservedPod) -> tuple[int, int, str]:
     return (pod.started_at or 0, pod.created_at or 0, pod.uuid)
+
+
+def trust_policy(cfg: Config) -> TrustPolicy:
+    """The trust policy of `cfg`: root, this process's own user and `trusted_uids`."""
+    return TrustPolicy(
+        strict=cfg.strict_modes, owners=frozenset({0, os.geteuid(), *cfg.trusted_uids})
+    )
 
 
 def spec_hash_of(spec: object) -> SpecHash | None:

@@ -97,8 +97,11 @@ def prepare_argv(spec: TaskSpec, opts: ArgvOptions) -> tuple[str, ...]:
 
     Raise ValueError for a spec that rkt cannot express (a dynamic port without an
     allocated host port, a volume path with a comma, an argument `---`, a relative
-    path escaping the task's data directory); manifest validation rejects those first.
+    path escaping the task's data directory, an image rkt would read as a flag, a NUL
+    in any word); manifest validation rejects those first, but ${...} values arrive later.
     """
+    if spec.image.startswith("-"):
+        raise ValueError(f"task {spec.name}: an image starting with '-' would be read as a flag")
     argv: list[str] = [*_pod_globals(spec, opts), "prepare", "--quiet"]
     stage1 = spec.stage1 or opts.stage1
     if stage1:
@@ -127,6 +130,8 @@ def prepare_argv(spec: TaskSpec, opts: ArgvOptions) -> tuple[str, ...]:
             # rkt ends an app's argument list at a lone `---` and parses on: it cannot be passed.
             raise ValueError(f"task {spec.name}: an argument '---' cannot be passed to rkt")
         argv += ["--", *spec.args]
+    if any("\x00" in word for word in argv):
+        raise ValueError(f"task {spec.name}: a value contains a NUL character")
     return tuple(argv)
 
 

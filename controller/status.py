@@ -87,6 +87,8 @@ class DaemonInfo:
     config_path: str | None
     resync_interval_s: float
     node: Mapping[str, str] = field(default_factory=dict)
+    config_error: Mapping[str, Any] | None = None
+    """The last reload's failure, {at, path, errors}, until a reload succeeds."""
 
 
 # --- helpers ---------------------------------------------------------------------
@@ -869,6 +871,7 @@ def build_controller_status(
             if h.task is None
         ],
         "node": dict(sorted(daemon.node.items())),
+        "config_error": None if daemon.config_error is None else dict(daemon.config_error),
     }
 
 
@@ -918,10 +921,17 @@ def human_age(seconds: float) -> str:
     return f"{days}d"
 
 
-def render_table(task_docs: Mapping[str, Mapping[str, Any]], *, now: float) -> str:
+def render_table(
+    task_docs: Mapping[str, Mapping[str, Any]],
+    *,
+    now: float,
+    invalid_manifests: Sequence[object] = (),
+) -> str:
     """Render task documents as the `rktctl status` table (NAME PHASE POD RESTARTS AGE MESSAGE).
 
-    AGE is how long the task has been in its phase. Rows are sorted by name.
+    AGE is how long the task has been in its phase. Rows are sorted by name, then one
+    `-  Invalid` row per broken manifest whose task name could not be read (controller.json's
+    `invalid_manifests`: unreadable, refused or dangling files, unreadable directories).
     """
     rows = [("NAME", "PHASE", "POD", "RESTARTS", "AGE", "MESSAGE")]
     for name in sorted(task_docs):
@@ -937,6 +947,12 @@ def render_table(task_docs: Mapping[str, Mapping[str, Any]], *, now: float) -> s
             human_age(now - since) if since is not None else "-",
             str(doc.get("message", "")),
         ))  # fmt: skip
+    for item in invalid_manifests:
+        if isinstance(item, Mapping):
+            messages = item.get("messages")
+            text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else ""
+            message = text or str(item.get("source"))
+            rows.append(("-", str(TaskPhase.INVALID), "-", "-", "-", message))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True))

@@ -220,7 +220,12 @@ def read_task_statuses(status_dir: str | os.PathLike[str]) -> dict[str, dict[str
 
 
 def process_info(
-    cfg: Config, *, config_path: str | None, started_at: float, node: Mapping[str, str]
+    cfg: Config,
+    *,
+    config_path: str | None,
+    started_at: float,
+    node: Mapping[str, str],
+    config_error: Mapping[str, Any] | None = None,
 ) -> DaemonInfo:
     """Return the DaemonInfo of this process (version, pid) running with `cfg`."""
     return DaemonInfo(
@@ -230,4 +235,5 @@ def process_info(
         config_path=config_path,
         resync_interval_s=cfg.resync_interval_s,
         node=node,
+        config_error=config_error,
     )

@@ -10,6 +10,7 @@ A test that takes `backend` runs once per rkt in tests/backends.py (`fake`,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -29,6 +30,12 @@ def _reset_structlog() -> Iterator[None]:
 def backend(request: pytest.FixtureRequest) -> Backend:
     """The rkt this test runs against (skips, with the fix, where it is not installed)."""
     return backend_or_skip(request.param)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # rktctl's trust policy refuses group-writable manifests; with a umask of 002 (common
+    # for users) every manifest a test writes would be, so tests write as root's 022 does.
+    os.umask(0o022)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -467,6 +467,7 @@ def test_controller_document_whole() -> None:
         "deletion_guard": {"held": True, "message": "would stop 3 of 4"},
         "holds": [{"reason": "deletion_guard", "task": None, "message": "would stop 3 of 4"}],
         "node": {"kernel.name": "linux"},
+        "config_error": None,
     }  # fmt: skip
 
 
