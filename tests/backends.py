@@ -169,6 +169,17 @@ class Backend:
         """Fly runs the app as the rkt process itself and writes no exit status."""
         return self.flavor != "fly"
 
+    def recorded_exit_codes(self, code: int) -> tuple[int | None, ...]:
+        """What rkt may record for an app that exited with `code`.
+
+        Fly records nothing. The host stage1's reaper reads the app unit's
+        ExecMainStatus while systemd shuts the pod down; on a loaded machine it has been
+        seen to read 0 for apps that exited 3 or failed to exec (203), so 0 is possible.
+        """
+        if self.flavor == "fly":
+            return (None,)
+        return (code, 0) if self.flavor == "host" else (code,)
+
     @property
     def forwards_ports(self) -> bool:
         """Fly shares the host's network: `--port` is silently ignored (FINDINGS 2)."""
