@@ -10,7 +10,8 @@
     │   ├── RktOutputError      rkt's output is not what its contract documents
     │   └── RktUnsupported      rkt is older than 1.27.0 or its version is unreadable
     ├── LaunchError             the launcher could not start a prepared pod
-    └── StatusWriteError        a status/state file could not be written
+    ├── StatusWriteError        a status/state file could not be written
+    └── StateLocked             another rktctl holds the state dir's lock (exit 78)
 
 Retryable vs terminal is a property of the class: `RktError`s are retried with
 backoff; a `ManifestError` is terminal for that manifest's content and is only
@@ -127,6 +128,17 @@ class StatusWriteError(RktctlError):
 
     code = "status_write_failed"
     retryable = True
+
+
+class StateLocked(RktctlError):
+    """Raised when another process holds the state dir's single-instance lock.
+
+    Exit 78 like a config error: two controllers on one state dir is a deployment
+    mistake, and systemd must not restart into it (RestartPreventExitStatus=78).
+    """
+
+    code = "state_locked"
+    exit_code = 78
 
 
 def subcommand_of(argv: Sequence[str]) -> str:
