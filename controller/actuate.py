@@ -71,9 +71,14 @@ def apply(
     owned: frozenset[PodUUID],
     extras: Mapping[TaskName, TaskExtras] | None = None,
     max_parallel: int = 4,
+    kill_timeouts: Mapping[TaskName, float] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Outcome, ...]:
-    """Run `plan`'s actions and return their outcomes in plan order."""
+    """Run `plan`'s actions and return their outcomes in plan order.
+
+    A Stop waits the task's `kill_timeouts` entry (the last known spec's, so a deleted
+    manifest's value still counts), else its spec's, else DEFAULT_KILL_TIMEOUT_S.
+    """
     groups = [list(actions) for _, actions in groupby(plan.actions, key=lambda a: a.task)]
     if not groups:
         return ()
@@ -93,7 +98,13 @@ def apply(
                 )
                 continue
             outcome = _execute(
-                action, runtime, specs=specs, owned=owned, extras=extras or {}, clock=clock
+                action,
+                runtime,
+                specs=specs,
+                owned=owned,
+                extras=extras or {},
+                kill_timeouts=kill_timeouts or {},
+                clock=clock,
             )
             failed = not outcome.ok
             results.append(outcome)
@@ -107,6 +118,15 @@ def apply(
     return tuple(o for group in nested for o in group)
 
 
+def kill_timeout_of(
+    task: TaskName, spec: TaskSpec | None, kill_timeouts: Mapping[TaskName, float]
+) -> float:
+    """Return how long a graceful stop of `task`'s pod may take before it is forced."""
+    if task in kill_timeouts:
+        return kill_timeouts[task]
+    return spec.kill_timeout_s if spec is not None else DEFAULT_KILL_TIMEOUT_S
+
+
 def _execute(
     action: Action,
     runtime: ActionRuntime,
@@ -114,6 +134,7 @@ def _execute(
     specs: Mapping[TaskName, TaskSpec],
     owned: frozenset[PodUUID],
     extras: Mapping[TaskName, TaskExtras],
+    kill_timeouts: Mapping[TaskName, float],
     clock: Callable[[], float],
 ) -> Outcome:
     started = clock()
@@ -149,7 +170,7 @@ def _execute(
             runtime.run_prepared(spec, action.uuid)
             event = "pod_started"
         elif isinstance(action, Stop):
-            timeout = spec.kill_timeout_s if spec is not None else DEFAULT_KILL_TIMEOUT_S
+            timeout = kill_timeout_of(action.task, spec, kill_timeouts)
             runtime.stop(action.uuid, kill_timeout_s=timeout)
             event = "pod_stopped"
         else:

@@ -9,7 +9,9 @@ pass minus acting. State kept between passes, all of it rebuildable:
 - per-task restart bookkeeping (crash-loop backoff, failed-action backoff),
   persisted in `<state_dir>/restarts.json` so a controller restart does not
   forget a crash loop;
-- persisted dynamic port allocations (`<state_dir>/ports.json`).
+- persisted dynamic port allocations (`<state_dir>/ports.json`);
+- each task's last known `kill_timeout` (`<state_dir>/kill-timeouts.json`), so the
+  pod of a deleted manifest is stopped with the value it was started under.
 The pods themselves are never cached: every pass observes them with `rkt list`.
 """
 
@@ -65,6 +67,7 @@ from controller.status import action_counts
 log = structlog.get_logger()
 
 RESTARTS_FILE = "restarts.json"
+KILL_TIMEOUTS_FILE = "kill-timeouts.json"
 
 
 @dataclass(slots=True)
@@ -173,6 +176,7 @@ class Reconciler:
         self._fingerprint: dict[str, str] | None = None
         self._restarts: dict[TaskName, RestartState] = _load_restarts(cfg.state_dir)
         self._action_failures: dict[TaskName, int] = {}
+        self._kill_timeouts: dict[TaskName, float] = _load_kill_timeouts(cfg.state_dir)
         self._node_attrs: dict[str, str] | None = None
         self._ports: dict[TaskName, dict[str, int]] | None = None
         """Persisted host-port allocations (ports.json), read once, then kept in step."""
@@ -226,6 +230,7 @@ class Reconciler:
             if not dry_run:
                 self._forget_stale_restarts(planned_desired)
                 self._note_running(planned_desired, observation, now)
+                self._remember_kill_timeouts(planned_desired, observation)
             the_plan = plan(
                 planned_desired,
                 observation,
@@ -253,6 +258,7 @@ class Reconciler:
                     owned=frozenset(p.uuid for p in observation.owned()),
                     extras=extras,
                     max_parallel=self.cfg.max_parallel,
+                    kill_timeouts=self._kill_timeouts,
                 )
                 self._book_outcomes(planned_desired, outcomes, self._clock())
             if not dry_run:
@@ -353,6 +359,29 @@ class Reconciler:
                 changed = True
         if changed:
             self._save_restarts()
+
+    def _remember_kill_timeouts(self, desired: DesiredState, observation: Observation) -> None:
+        """Keep each task's kill_timeout while it has a manifest or owned pods (persisted)."""
+        known = dict(self._kill_timeouts)
+        known.update(
+            {n: s.kill_timeout_s for n, s in desired.tasks.items() if isinstance(s, TaskSpec)}
+        )
+        with_pods = {p.task for p in observation.owned()}
+        kept = {
+            name: seconds
+            for name, seconds in sorted(known.items())
+            if name in desired.tasks or name in desired.duplicates or name in with_pods
+        }
+        if kept == self._kill_timeouts:
+            return
+        self._kill_timeouts = kept
+        try:
+            atomic_write(
+                Path(self.cfg.state_dir) / KILL_TIMEOUTS_FILE,
+                json.dumps(kept, indent=1, sort_keys=True) + "\n",
+            )
+        except StatusWriteError as exc:
+            log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
 
     def _book_outcomes(
         self, desired: DesiredState, outcomes: tuple[Outcome, ...], now: float
@@ -488,6 +517,20 @@ def _load_restarts(state_dir: str) -> dict[TaskName, RestartState]:
             except TypeError:
                 continue
     return states
+
+
+def _load_kill_timeouts(state_dir: str) -> dict[TaskName, float]:
+    try:
+        raw: Any = json.loads((Path(state_dir) / KILL_TIMEOUTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        TaskName(name): float(seconds)
+        for name, seconds in raw.items()
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0
+    }
 
 
 def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:

@@ -368,7 +368,12 @@ class RktCli:
             if self._wait_not_running(uuid, self._clock() + kill_timeout_s):
                 self._reap()
                 return
-            log.warning("pod_stop_forced", pod_uuid=uuid, duration_ms=kill_timeout_s * 1000)
+            log.warning(
+                "pod_stop_forced",
+                pod_uuid=uuid,
+                kill_timeout_s=kill_timeout_s,
+                duration_ms=kill_timeout_s * 1000,
+            )
             self._run(rktargs.stop_argv(uuid, self._opts, force=True), tolerate=_stopped_already)
             if not self._wait_not_running(uuid, self._clock() + self._cfg.command_timeout_s):
                 raise RktError(
