@@ -419,6 +419,8 @@ class PassReport:
     plan: Plan = field(default_factory=Plan)
     outcomes: tuple[Outcome, ...] = ()
     restarts: Mapping[TaskName, RestartState] = field(default_factory=dict)
+    retries: Mapping[TaskName, float] = field(default_factory=dict)
+    """Tasks whose stop or remove failed -> when the next attempt may run (Unix time)."""
     blocked: Mapping[TaskName, str] = field(default_factory=dict)
     """Tasks not runnable on this host (constraints, ports, resources) -> why."""
     fingerprint: Mapping[str, str] = field(default_factory=dict)

@@ -41,6 +41,7 @@ from controller.fsio import (
 )
 from controller.model import (
     DesiredState,
+    Hold,
     HoldReason,
     Invalid,
     Observation,
@@ -62,12 +63,20 @@ from controller.model import (
 )
 from controller.plan import PlanPolicy, plan
 from controller.runtime import Runtime, argv_options
-from controller.status import action_counts
+from controller.status import action_counts, iso
 
 log = structlog.get_logger()
 
 RESTARTS_FILE = "restarts.json"
 KILL_TIMEOUTS_FILE = "kill-timeouts.json"
+
+
+@dataclass(slots=True)
+class _Retry:
+    """A task whose stop or remove failed: none of its actions run before `at`."""
+
+    failures: int
+    at: float
 
 
 @dataclass(slots=True)
@@ -176,6 +185,9 @@ class Reconciler:
         self._fingerprint: dict[str, str] | None = None
         self._restarts: dict[TaskName, RestartState] = _load_restarts(cfg.state_dir)
         self._action_failures: dict[TaskName, int] = {}
+        """Consecutive failed starts per task (their backoff is RestartState.not_before)."""
+        self._retries: dict[TaskName, _Retry] = {}
+        """Tasks whose stop or remove failed, and when to try again (per-task backoff)."""
         self._kill_timeouts: dict[TaskName, float] = _load_kill_timeouts(cfg.state_dir)
         self._node_attrs: dict[str, str] | None = None
         self._ports: dict[TaskName, dict[str, int]] | None = None
@@ -215,6 +227,7 @@ class Reconciler:
                     finished_at=self._clock(),
                     result=PassResult.FAILED,
                     restarts=dict(self._restarts),
+                    retries={task: retry.at for task, retry in self._retries.items()},
                     error=str(exc),
                     error_code=exc.code,
                     fingerprint=self._fingerprint or {},
@@ -242,6 +255,9 @@ class Reconciler:
                     allow_empty=self.cfg.allow_empty,
                 ),
             )
+            if not dry_run:
+                self._forget_retries(observation)
+                the_plan = self._gate(the_plan, now)
             outcomes: tuple[Outcome, ...] = ()
             if not dry_run and the_plan.actions:
                 specs = {n: s for n, s in planned_desired.tasks.items() if isinstance(s, TaskSpec)}
@@ -275,6 +291,7 @@ class Reconciler:
                 plan=the_plan,
                 outcomes=outcomes,
                 restarts=dict(self._restarts),
+                retries={task: retry.at for task, retry in self._retries.items()},
                 blocked=placed.blocked,
                 fingerprint=fingerprint,
             )
@@ -396,6 +413,9 @@ class Reconciler:
             if not outcome.ok:
                 if outcome.skipped or outcome.error_code == "not_owned":
                     continue
+                if isinstance(action, Stop | Remove):
+                    self._retry_later(task, outcome, now)
+                    continue
                 failures = self._action_failures.get(task, 0) + 1
                 self._action_failures[task] = failures
                 delay = backoff.delay(
@@ -416,6 +436,8 @@ class Reconciler:
                 continue
             if isinstance(action, Start):
                 self._action_failures.pop(task, None)
+            if isinstance(action, Stop | Remove):
+                self._retries.pop(task, None)
             if (
                 isinstance(action, Remove)
                 and action.reason == Reason.EXITED
@@ -444,6 +466,59 @@ class Reconciler:
             changed = True
         if changed:
             self._save_restarts()
+
+    def _retry_later(self, task: TaskName, outcome: Outcome, now: float) -> None:
+        """Back off a task whose stop or remove failed: no action of it before the delay."""
+        failures = (self._retries[task].failures if task in self._retries else 0) + 1
+        delay = backoff.delay(failures, base=self.cfg.backoff_base_s, cap=self.cfg.backoff_cap_s)
+        self._retries[task] = _Retry(failures=failures, at=now + delay)
+        log.warning(
+            "reconcile_retry_scheduled",
+            task=task,
+            action=outcome.action.kind,
+            attempt=failures,
+            retry_in_s=round(delay, 3),
+            code=outcome.error_code,
+        )
+
+    def _forget_retries(self, observation: Observation) -> None:
+        """A task without owned pods has nothing left to stop or remove."""
+        with_pods = {p.task for p in observation.owned()}
+        for task in [t for t in self._retries if t not in with_pods]:
+            del self._retries[task]
+
+    def _gate(self, the_plan: Plan, now: float) -> Plan:
+        """Return `the_plan` without the actions of tasks that must wait, with a Hold each.
+
+        The planner says what the pods need; this says when a task may be worked on
+        (client-go's rate-limited work queue): not while a failed stop or remove of it
+        backs off. The plan's requeue_after covers the earliest wait.
+        """
+        planned = {a.task for a in the_plan.actions}
+        waiting = {
+            task: retry
+            for task, retry in sorted(self._retries.items())
+            if task in planned and retry.at > now
+        }
+        if not waiting:
+            return the_plan
+        holds = [
+            Hold(
+                reason=HoldReason.BACKOFF,
+                task=task,
+                message=f"{retry.failures} failed stop/remove attempt(s); "
+                f"next attempt at {iso(retry.at)}",
+            )
+            for task, retry in waiting.items()
+        ]
+        waits = [retry.at - now for retry in waiting.values()]
+        if the_plan.requeue_after is not None:
+            waits.append(the_plan.requeue_after)
+        return Plan(
+            actions=tuple(a for a in the_plan.actions if a.task not in waiting),
+            holds=(*the_plan.holds, *holds),
+            requeue_after=min(waits),
+        )
 
     def _save_restarts(self) -> None:
         doc = {name: dataclasses.asdict(state) for name, state in sorted(self._restarts.items())}

@@ -568,6 +568,12 @@ def _task_doc(
     restart = facts.restart
     restarts = restart.restarts if restart is not None else 0
     next_retry = restart.not_before if restart is not None and phase == TaskPhase.BACKOFF else None
+    message = verdict.message.replace("\n", " ")
+    retry_at = report.retries.get(facts.name)
+    if next_retry is None and retry_at is not None and retry_at > facts.now:
+        # A failed stop or remove backs off (the task's other actions wait with it).
+        next_retry = retry_at
+        message += f"; next attempt at {iso(retry_at)}"
     since = previous.get("since") if previous.get("phase") == phase else None
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -578,7 +584,7 @@ def _task_doc(
         "revision": report.desired.revision,
         "phase": str(phase),
         "since": since if isinstance(since, str) else at,
-        "message": verdict.message.replace("\n", " "),
+        "message": message,
         "conditions": _conditions(verdict, previous.get("conditions"), at),
         "pod": pod,
         "restarts": restarts,
