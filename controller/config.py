@@ -71,7 +71,7 @@ class Config:
     allow_empty: bool = False
     """Let an empty or missing desired dir stop every owned pod."""
     max_parallel: int = 4
-    """Tasks acted on concurrently within one pass."""
+    """Tasks acted on at once (worker threads beside the loop; a pass never waits for them)."""
     gc_interval_s: float = 600.0
     """How often `rkt gc` runs (0 disables)."""
     gc_grace_period_s: float = 1800.0

@@ -315,6 +315,8 @@ class HoldReason(StrEnum):
     INVALID_SPEC = "invalid_spec"
     BLOCKED = "blocked"
     RESTART_NEVER = "restart_never"
+    IN_PROGRESS = "in_progress"
+    """An action of the task is still running, or its pod is still stopping gracefully."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -390,7 +392,11 @@ class Outcome:
     message: str = ""
     duration_ms: float = 0.0
     skipped: bool = False
-    """Not attempted because an earlier action of the same task failed."""
+    """Not attempted because an earlier action of the same task failed (or waits for a
+    pod that is still stopping)."""
+    stopping: bool = False
+    """A Stop whose graceful signal was sent while the pod still runs: later passes
+    watch it and force it after the task's kill_timeout."""
 
 
 class PassResult(StrEnum):

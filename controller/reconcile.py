@@ -13,24 +13,33 @@ pass minus acting. State kept between passes, all of it rebuildable:
 - each task's last known `kill_timeout` (`<state_dir>/kill-timeouts.json`), so the
   pod of a deleted manifest is stopped with the value it was started under.
 The pods themselves are never cached: every pass observes them with `rkt list`.
+
+In the daemon (`background=True`) a pass never waits for an action: each task's
+actions go to an `ActionQueue` and run while later passes go on; a pass first books
+the work that finished (before it observes, so `rkt list` sees its effects), and
+holds back the tasks that must wait (`_gate`): work still in flight, a pod still
+stopping gracefully (watched every pass, forced once its kill_timeout is over), a
+failed stop or remove backing off. `reconcile --once` and `plan` run synchronously.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from controller import backoff, manifest, nodeinfo, placement, rktargs
-from controller.actuate import TaskExtras, apply
+from controller.actuate import ActContext, ActionQueue, TaskExtras, apply, kill_timeout_of, run_task
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
 from controller.fsio import (
@@ -69,6 +78,22 @@ log = structlog.get_logger()
 
 RESTARTS_FILE = "restarts.json"
 KILL_TIMEOUTS_FILE = "kill-timeouts.json"
+STOP_POLL_MAX_S = 1.0
+"""A graceful stop in progress is looked at again after as long as it has run so far
+(at least 0.1 s: most pods stop at once), and at least this often."""
+
+
+@dataclass(frozen=True, slots=True)
+class _StopWatch:
+    """A pod asked to stop gracefully that still ran when last observed."""
+
+    task: TaskName
+    since: float
+    kill_timeout_s: float
+
+    @property
+    def deadline(self) -> float:
+        return self.since + self.kill_timeout_s
 
 
 @dataclass(slots=True)
@@ -176,7 +201,11 @@ class Reconciler:
         *,
         clock: Callable[[], float] = time.time,
         environ: Mapping[str, str] | None = None,
+        background: bool = False,
+        on_work_done: Callable[[], None] | None = None,
     ) -> None:
+        """`background=True` (the daemon): passes hand actions to an ActionQueue and never
+        wait for them; `on_work_done` is called (from a worker thread) when some finish."""
         self.cfg = cfg
         self.runtime = runtime
         self._clock = clock
@@ -192,16 +221,34 @@ class Reconciler:
         self._node_attrs: dict[str, str] | None = None
         self._ports: dict[TaskName, dict[str, int]] | None = None
         """Persisted host-port allocations (ports.json), read once, then kept in step."""
+        self._queue = (
+            ActionQueue(max_parallel=cfg.max_parallel, on_done=on_work_done) if background else None
+        )
+        self._stopping: dict[PodUUID, _StopWatch] = {}
+        """Pods asked to stop gracefully that still ran at the last look (background)."""
         self.last_placement: placement.Placement | None = None
         self.passes = 0
 
     def reload(self, cfg: Config, runtime: Runtime) -> None:
         """Adopt a new config (SIGHUP): rkt and node facts are looked at again."""
+        if self._queue is not None and cfg.max_parallel != self.cfg.max_parallel:
+            self._queue.resize(cfg.max_parallel)
         self.cfg = cfg
         self.runtime = runtime
         self._fingerprint = None
         self._node_attrs = None
         self._ports = None
+
+    def wait_for_work(self, timeout: float | None = None) -> None:
+        """Block until the actions in flight now have finished (their next pass books them)."""
+        if self._queue is not None:
+            self._queue.wait(timeout)
+
+    def close(self) -> None:
+        """Wait for the actions in flight and book them (daemon shutdown)."""
+        if self._queue is not None:
+            self._queue.close()
+            self._collect()
 
     @property
     def node_attributes(self) -> Mapping[str, str]:
@@ -213,6 +260,12 @@ class Reconciler:
         started = self._clock()
         self.passes += 1
         with structlog.contextvars.bound_contextvars(reconcile_id=pass_id, trigger=trigger):
+            booked: tuple[Outcome, ...] = ()
+            busy: frozenset[TaskName] = frozenset()
+            if not dry_run:
+                # Before observing: the next `rkt list` must see what finished work did,
+                # and work that finishes later keeps its task busy for this whole pass.
+                booked, busy = self._collect()
             desired = self._manifests.read(self.cfg.desired_dir)
             try:
                 fingerprint = self._ensure_fingerprint()
@@ -226,6 +279,7 @@ class Reconciler:
                     dry_run=dry_run,
                     finished_at=self._clock(),
                     result=PassResult.FAILED,
+                    outcomes=booked,
                     restarts=dict(self._restarts),
                     retries={task: retry.at for task, retry in self._retries.items()},
                     error=str(exc),
@@ -255,9 +309,11 @@ class Reconciler:
                     allow_empty=self.cfg.allow_empty,
                 ),
             )
+            force: frozenset[PodUUID] = frozenset()
             if not dry_run:
                 self._forget_retries(observation)
-                the_plan = self._gate(the_plan, now)
+                self._watch_stops(observation, now)
+                the_plan, force = self._gate(the_plan, now, busy)
             outcomes: tuple[Outcome, ...] = ()
             if not dry_run and the_plan.actions:
                 specs = {n: s for n, s in planned_desired.tasks.items() if isinstance(s, TaskSpec)}
@@ -267,16 +323,31 @@ class Reconciler:
                     )
                     for name in specs
                 }
-                outcomes = apply(
-                    the_plan,
-                    self.runtime,
-                    specs=specs,
-                    owned=frozenset(p.uuid for p in observation.owned()),
-                    extras=extras,
-                    max_parallel=self.cfg.max_parallel,
-                    kill_timeouts=self._kill_timeouts,
-                )
-                self._book_outcomes(planned_desired, outcomes, self._clock())
+                owned = frozenset(p.uuid for p in observation.owned())
+                if self._queue is None:
+                    outcomes = apply(
+                        the_plan,
+                        self.runtime,
+                        specs=specs,
+                        owned=owned,
+                        extras=extras,
+                        max_parallel=self.cfg.max_parallel,
+                        kill_timeouts=self._kill_timeouts,
+                    )
+                    self._book_outcomes(planned_desired, outcomes, self._clock())
+                else:
+                    ctx = ActContext(
+                        specs=specs,
+                        owned=owned,
+                        extras=extras,
+                        kill_timeouts=dict(self._kill_timeouts),
+                        observe_stops=True,
+                        force_stops=force,
+                    )
+                    for task, group in groupby(the_plan.actions, key=lambda a: a.task):
+                        actions = tuple(group)
+                        run = functools.partial(run_task, actions, self.runtime, ctx)
+                        self._queue.submit(task, actions, run, desired=planned_desired)
             if not dry_run:
                 self._save_ports(placed.persisted_ports)
             report = PassReport(
@@ -286,10 +357,10 @@ class Reconciler:
                 desired=planned_desired,
                 dry_run=dry_run,
                 finished_at=self._clock(),
-                result=_result(the_plan, outcomes),
+                result=_result(the_plan, booked + outcomes),
                 observation=observation,
                 plan=the_plan,
-                outcomes=outcomes,
+                outcomes=booked + outcomes,
                 restarts=dict(self._restarts),
                 retries={task: retry.at for task, retry in self._retries.items()},
                 blocked=placed.blocked,
@@ -438,6 +509,13 @@ class Reconciler:
                 self._action_failures.pop(task, None)
             if isinstance(action, Stop | Remove):
                 self._retries.pop(task, None)
+            if isinstance(action, Stop) and outcome.stopping:
+                timeout = kill_timeout_of(
+                    task, spec if isinstance(spec, TaskSpec) else None, self._kill_timeouts
+                )
+                self._stopping[action.uuid] = _StopWatch(
+                    task=task, since=now, kill_timeout_s=timeout
+                )
             if (
                 isinstance(action, Remove)
                 and action.reason == Reason.EXITED
@@ -487,38 +565,96 @@ class Reconciler:
         for task in [t for t in self._retries if t not in with_pods]:
             del self._retries[task]
 
-    def _gate(self, the_plan: Plan, now: float) -> Plan:
-        """Return `the_plan` without the actions of tasks that must wait, with a Hold each.
+    def _collect(self) -> tuple[tuple[Outcome, ...], frozenset[TaskName]]:
+        """Book the work that finished since the last pass; return it and the busy tasks."""
+        if self._queue is None:
+            return (), frozenset()
+        finished, busy = self._queue.collect()
+        now = self._clock()
+        outcomes: list[Outcome] = []
+        for item in finished:
+            self._book_outcomes(item.desired, item.outcomes, now)
+            outcomes.extend(item.outcomes)
+        return tuple(outcomes), busy
+
+    def _watch_stops(self, observation: Observation, now: float) -> None:
+        """Forget the stop watches of pods that no longer run: their stop is done."""
+        if not observation.complete:
+            return  # a pod missing from an incomplete list may still run
+        running = {p.uuid for p in observation.pods if p.state == PodState.RUNNING}
+        for uuid, watch in list(self._stopping.items()):
+            if uuid not in running:
+                del self._stopping[uuid]
+                log.info(
+                    "pod_stopped",
+                    task=watch.task,
+                    pod_uuid=uuid,
+                    duration_ms=round((now - watch.since) * 1000, 1),
+                )
+
+    def _gate(
+        self, the_plan: Plan, now: float, busy: frozenset[TaskName] = frozenset()
+    ) -> tuple[Plan, frozenset[PodUUID]]:
+        """Return `the_plan` without the actions of tasks that must wait, and the pods to force.
 
         The planner says what the pods need; this says when a task may be worked on
-        (client-go's rate-limited work queue): not while a failed stop or remove of it
-        backs off. The plan's requeue_after covers the earliest wait.
+        (client-go's rate-limited work queue): not while an action of it is in flight
+        (`busy`), not while a pod it asked to stop still runs within its kill_timeout
+        (past it, that pod's Stop becomes `rkt stop --force`), and not while a failed
+        stop or remove of it backs off. Each held task gets a Hold; the plan's
+        requeue_after covers the earliest time one of them may go on.
         """
         planned = {a.task for a in the_plan.actions}
-        waiting = {
-            task: retry
-            for task, retry in sorted(self._retries.items())
-            if task in planned and retry.at > now
-        }
-        if not waiting:
-            return the_plan
-        holds = [
-            Hold(
-                reason=HoldReason.BACKOFF,
+        stops = {a.uuid for a in the_plan.actions if isinstance(a, Stop)}
+        held: dict[TaskName, Hold] = {}
+        waits: list[float] = []
+        force: set[PodUUID] = set()
+        for task in sorted(busy & planned):
+            held[task] = Hold(
+                reason=HoldReason.IN_PROGRESS,
                 task=task,
-                message=f"{retry.failures} failed stop/remove attempt(s); "
-                f"next attempt at {iso(retry.at)}",
+                message="an earlier action of this task is still running",
             )
-            for task, retry in waiting.items()
-        ]
-        waits = [retry.at - now for retry in waiting.values()]
+        for uuid, watch in sorted(self._stopping.items()):
+            if watch.task in held or uuid not in stops:
+                continue
+            if now < watch.deadline:
+                held[watch.task] = Hold(
+                    reason=HoldReason.IN_PROGRESS,
+                    task=watch.task,
+                    message=f"pod {uuid[:8]} is stopping (asked at {iso(watch.since)}); "
+                    f"forced at {iso(watch.deadline)} (kill_timeout {watch.kill_timeout_s:g}s)",
+                )
+                poll = min(max(now - watch.since, 0.1), STOP_POLL_MAX_S)
+                waits.append(min(watch.deadline - now, poll))
+                continue
+            force.add(uuid)
+            log.warning(
+                "pod_stop_forced",
+                task=watch.task,
+                pod_uuid=uuid,
+                kill_timeout_s=watch.kill_timeout_s,
+                duration_ms=round((now - watch.since) * 1000, 1),
+            )
+        for task, retry in sorted(self._retries.items()):
+            if task in planned and task not in held and retry.at > now:
+                held[task] = Hold(
+                    reason=HoldReason.BACKOFF,
+                    task=task,
+                    message=f"{retry.failures} failed stop/remove attempt(s); "
+                    f"next attempt at {iso(retry.at)}",
+                )
+                waits.append(retry.at - now)
+        if not held:
+            return the_plan, frozenset(force)
         if the_plan.requeue_after is not None:
             waits.append(the_plan.requeue_after)
-        return Plan(
-            actions=tuple(a for a in the_plan.actions if a.task not in waiting),
-            holds=(*the_plan.holds, *holds),
-            requeue_after=min(waits),
+        gated = Plan(
+            actions=tuple(a for a in the_plan.actions if a.task not in held),
+            holds=(*the_plan.holds, *(held[t] for t in sorted(held))),
+            requeue_after=min(waits) if waits else None,
         )
+        return gated, frozenset(force)
 
     def _save_restarts(self) -> None:
         doc = {name: dataclasses.asdict(state) for name, state in sorted(self._restarts.items())}

@@ -351,6 +351,9 @@ def _base_phase(facts: _Facts, shown: ObservedPod | None, pod: dict[str, Any] | 
     if failed is not None:
         return _verdict(TaskPhase.PENDING, "StartFailed", f"start failed: {failed.message}", pod,
                         reconciling="True")  # fmt: skip
+    busy = next((h for h in facts.holds if h.reason == HoldReason.IN_PROGRESS), None)
+    if busy is not None:  # its start (prepare, run-prepared) is under way beside the loop
+        return _verdict(TaskPhase.STARTING, "Starting", busy.message, pod, reconciling="True")
     return _verdict(TaskPhase.PENDING, "Pending", "waiting to be started", pod, reconciling="True")
 
 

@@ -35,7 +35,9 @@ def test_a_deleted_manifest_is_stopped_with_its_own_kill_timeout(h: Harness) -> 
     """Item 7: deletion forced the pod after a hard-coded 30 s, not the task's value."""
     h.start()
     h.write_manifest("keep.yaml", h.manifest("keep"))
-    h.write_manifest("slow.yaml", h.manifest("slow").replace("kill_timeout: 5s", "kill_timeout: 2s"))
+    h.write_manifest(
+        "slow.yaml", h.manifest("slow").replace("kill_timeout: 5s", "kill_timeout: 2s")
+    )
     _one_running(h, "keep")
     uuid = _one_running(h, "slow")["name"]
     _lie_on_graceful_stop(h, uuid)
@@ -52,7 +54,9 @@ def test_the_last_known_kill_timeout_survives_a_daemon_restart(h: Harness) -> No
     h.backend.skip_unless_fake("bookkeeping in the state dir; rkt plays no part")
     h.start()
     h.write_manifest("keep.yaml", h.manifest("keep"))
-    h.write_manifest("slow.yaml", h.manifest("slow").replace("kill_timeout: 5s", "kill_timeout: 2s"))
+    h.write_manifest(
+        "slow.yaml", h.manifest("slow").replace("kill_timeout: 5s", "kill_timeout: 2s")
+    )
     _one_running(h, "keep")
     uuid = _one_running(h, "slow")["name"]
     assert h.stop() == 0
@@ -85,9 +89,7 @@ def test_a_failing_stop_is_retried_with_backoff_and_status_says_when(h: Harness)
         what="next_retry_at in web's status",
     )
     assert status["last_error"]["code"] == "rkt_command_failed"
-    scheduled = [
-        e for e in h.events("reconcile_retry_scheduled") if e.get("task") == "web"
-    ]
+    scheduled = [e for e in h.events("reconcile_retry_scheduled") if e.get("task") == "web"]
     assert [e["attempt"] for e in scheduled[:3]] == [1, 2, 3]
     assert [e["retry_in_s"] for e in scheduled[:3]] == [0.5, 1.0, 2.0]
     times = _stop_calls(h, uuid)
@@ -117,9 +119,7 @@ def test_a_failing_rm_is_retried_with_backoff(h: Harness) -> None:
         what="next_retry_at in web's status",
     )
     assert status["last_error"]["code"] == "rkt_command_failed"
-    scheduled = [
-        e for e in h.events("reconcile_retry_scheduled") if e.get("task") == "web"
-    ]
+    scheduled = [e for e in h.events("reconcile_retry_scheduled") if e.get("task") == "web"]
     assert [e["retry_in_s"] for e in scheduled[:2]] == [0.5, 1.0]
     # RktCli.remove retries once at once: attempts are pairs; between pairs the backoff.
     starts = rm_calls()[::2]
