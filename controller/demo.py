@@ -83,6 +83,11 @@ class _Demo:
                     f'rkt_local_config = "{self.root / "rkt-config"}"',
                     "resync_interval_s = 5",
                     "gc_interval_s = 0",
+                    # The examples show host volumes and a stage1 of their own: both are
+                    # off by default (SECURITY.md), so the demo host allows exactly these.
+                    "volumes_enabled = true",
+                    'allowed_volume_prefixes = ["/etc/ssl/certs", "/srv/redis"]',
+                    'allowed_stage1 = ["coreos.com/rkt/stage1-coreos:1.30.0"]',
                     'log_format = "json"',
                 ]
             )

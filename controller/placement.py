@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from controller import constraints, interpolate, ports
+from controller import constraints, interpolate, ports, security
 from controller.manifest import compute_spec_hash
 from controller.model import DesiredState, SpecHash, TaskName, TaskSpec
 
@@ -62,7 +62,7 @@ def place(
     env: Mapping[str, str] | None,
     capacity: Capacity,
     overcommit: bool,
-    volumes_enabled: bool = True,
+    policy: security.WorkloadPolicy | None = None,
     hasher: Callable[[TaskSpec], SpecHash] | None = None,
 ) -> Placement:
     """Given the desired state and this node's facts, decide what runs here and how.
@@ -72,8 +72,11 @@ def place(
     so passing them already discounted is fine too. `env` is the controller's
     environment or None when `${env.X}` is not allowed. `hasher` defaults to
     `manifest.compute_spec_hash`. Running tasks are admitted first, so a new task
-    never pushes out a running one. Deterministic: same inputs, same Placement.
+    never pushes out a running one. A resolved spec that `policy` (default: the safe
+    defaults of `security.WorkloadPolicy`) does not allow is blocked with the reasons.
+    Deterministic: same inputs, same Placement.
     """
+    workload_policy = policy if policy is not None else security.WorkloadPolicy()
     hash_spec = hasher if hasher is not None else compute_spec_hash
     valid = {n: s for n, s in sorted(desired.tasks.items()) if isinstance(s, TaskSpec)}
     blocked: dict[TaskName, str] = {}
@@ -119,7 +122,9 @@ def place(
         except interpolate.InterpolationError as exc:
             blocked[name] = "; ".join(exc.messages)
             continue
-        problems = interpolate.volume_problems(resolved.volumes, absolute_allowed=volumes_enabled)
+        # Checked after interpolation: a variable may produce a host path.
+        problems = interpolate.volume_problems(resolved.volumes, absolute_allowed=True)
+        problems += security.problems(resolved, workload_policy)
         if problems:
             blocked[name] = "; ".join(problems)
             continue

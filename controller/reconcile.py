@@ -38,7 +38,7 @@ from typing import Any
 
 import structlog
 
-from controller import backoff, manifest, nodeinfo, placement, rktargs
+from controller import backoff, manifest, nodeinfo, placement, rktargs, security
 from controller.actuate import ActContext, ActionQueue, TaskExtras, apply, kill_timeout_of, run_task
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
@@ -399,7 +399,7 @@ class Reconciler:
             env=env,
             capacity=nodeinfo.capacity(self._node_attrs, self.cfg),
             overcommit=self.cfg.overcommit,
-            volumes_enabled=self.cfg.volumes_enabled,
+            policy=workload_policy(self.cfg),
         )
 
     def _save_ports(self, persisted: Mapping[TaskName, Mapping[str, int]]) -> None:
@@ -687,6 +687,17 @@ class Reconciler:
             dry_run=report.dry_run or None,
             **counts,
         )
+
+
+def workload_policy(cfg: Config) -> security.WorkloadPolicy:
+    """Return the workload policy the config sets (see `security`)."""
+    return security.WorkloadPolicy(
+        volumes_enabled=cfg.volumes_enabled,
+        allowed_volume_prefixes=cfg.allowed_volume_prefixes,
+        allowed_insecure_options=cfg.allowed_insecure_options,
+        allow_root_user=cfg.allow_root_user,
+        allowed_stage1=cfg.allowed_stage1,
+    )
 
 
 def spec_hash_of(spec: object) -> SpecHash | None:
