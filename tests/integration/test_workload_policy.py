@@ -21,15 +21,23 @@ from tests.fakes import fakerkt
 
 IN_CONFIG = "    command: /bin/sleep\n"
 
+
+def _in_config(name: str, line: str) -> str:
+    return manifest_yaml(name).replace(IN_CONFIG, line + IN_CONFIG)
+
+
 HOSTILE = {
-    "rootfs": (manifest_yaml("rootfs").replace(IN_CONFIG, '    volumes: ["/:/host"]\n' + IN_CONFIG),
-               "volumes_enabled"),
-    "insecure": (manifest_yaml("insecure").replace(IN_CONFIG, "    insecure_options: [all]\n" + IN_CONFIG),
-                 "allowed_insecure_options"),
+    "rootfs": (_in_config("rootfs", '    volumes: ["/:/host"]\n'), "volumes_enabled"),
+    "insecure": (
+        _in_config("insecure", "    insecure_options: [all]\n"),
+        "allowed_insecure_options",
+    ),
     "rootuser": (manifest_yaml("rootuser", extra_spec='  user: "0"\n'), "allow_root_user"),
-    "stage1": (manifest_yaml("stage1", extra_spec="  stage1: /tmp/evil-stage1.aci\n"),
-               "allowed_stage1"),
-}  # fmt: skip
+    "stage1": (
+        manifest_yaml("stage1", extra_spec="  stage1: /tmp/evil-stage1.aci\n"),
+        "allowed_stage1",
+    ),
+}
 
 
 @pytest.fixture

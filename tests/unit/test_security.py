@@ -20,12 +20,15 @@ DEFAULT = WorkloadPolicy()
 
 def test_the_defaults_are_the_safe_ones_and_config_agrees() -> None:
     assert workload_policy(Config()) == DEFAULT
-    assert DEFAULT == WorkloadPolicy(
-        volumes_enabled=False,
-        allowed_volume_prefixes=(),
-        allowed_insecure_options=("image",),
-        allow_root_user=False,
-        allowed_stage1=(),
+    assert (
+        WorkloadPolicy(
+            volumes_enabled=False,
+            allowed_volume_prefixes=(),
+            allowed_insecure_options=("image",),
+            allow_root_user=False,
+            allowed_stage1=(),
+        )
+        == DEFAULT
     )
 
 
