@@ -24,6 +24,7 @@ failed stop or remove backing off. `reconcile --once` and `plan` run synchronous
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import functools
 import json
@@ -346,7 +347,10 @@ class Reconciler:
                     )
                     for task, group in groupby(the_plan.actions, key=lambda a: a.task):
                         actions = tuple(group)
-                        run = functools.partial(run_task, actions, self.runtime, ctx)
+                        # The actions' log lines carry this pass's reconcile_id and trigger.
+                        run = functools.partial(
+                            contextvars.copy_context().run, run_task, actions, self.runtime, ctx
+                        )
                         self._queue.submit(task, actions, run, desired=planned_desired)
             if not dry_run:
                 self._save_ports(placed.persisted_ports)
@@ -599,9 +603,9 @@ class Reconciler:
 
         The planner says what the pods need; this says when a task may be worked on
         (client-go's rate-limited work queue): not while an action of it is in flight
-        (`busy`), not while a pod it asked to stop still runs within its kill_timeout
-        (past it, that pod's Stop becomes `rkt stop --force`), and not while a failed
-        stop or remove of it backs off. Each held task gets a Hold; the plan's
+        (`busy`), not while a failed stop or remove of it backs off, and not while a
+        pod it asked to stop still runs within its kill_timeout (past it, that pod's
+        Stop becomes `rkt stop --force`). Each held task gets a Hold; the plan's
         requeue_after covers the earliest time one of them may go on.
         """
         planned = {a.task for a in the_plan.actions}
@@ -615,6 +619,15 @@ class Reconciler:
                 task=task,
                 message="an earlier action of this task is still running",
             )
+        for task, retry in sorted(self._retries.items()):
+            if task in planned and task not in held and retry.at > now:
+                held[task] = Hold(
+                    reason=HoldReason.BACKOFF,
+                    task=task,
+                    message=f"{retry.failures} failed stop/remove attempt(s); "
+                    f"next attempt at {iso(retry.at)}",
+                )
+                waits.append(retry.at - now)
         for uuid, watch in sorted(self._stopping.items()):
             if watch.task in held or uuid not in stops:
                 continue
@@ -636,15 +649,6 @@ class Reconciler:
                 kill_timeout_s=watch.kill_timeout_s,
                 duration_ms=round((now - watch.since) * 1000, 1),
             )
-        for task, retry in sorted(self._retries.items()):
-            if task in planned and task not in held and retry.at > now:
-                held[task] = Hold(
-                    reason=HoldReason.BACKOFF,
-                    task=task,
-                    message=f"{retry.failures} failed stop/remove attempt(s); "
-                    f"next attempt at {iso(retry.at)}",
-                )
-                waits.append(retry.at - now)
         if not held:
             return the_plan, frozenset(force)
         if the_plan.requeue_after is not None:
