@@ -2,7 +2,8 @@
 
 SHELL, the outermost layer. The only module that reads `sys.argv`, prints to
 stdout and decides exit codes. Exit codes: 0 ok; 1 failure (or invalid
-manifests); 2 usage; 3 `plan` found pending changes; 78 configuration error.
+manifests); 2 usage; 3 `plan` found pending changes; 78 configuration error, or
+another rktctl holds the state dir's lock (`run`, `reconcile`).
 Each subcommand is a `_cmd_<name>(args) -> int` function registered in
 `_build_parser`.
 """
@@ -152,13 +153,16 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from controller.daemon import Daemon
+    from controller.fsio import instance_lock
 
     cfg = _load(args)
     _configure_logs(cfg)
     # A reload must not silently fall back to defaults: the file must be there and say something.
-    return Daemon(
-        cfg, config_path=_config_source(args), load=lambda: _load(args, reload=True)
-    ).run()
+    # The lock is held until exit; a SIGHUP that changes state_dir keeps it on the first one.
+    with instance_lock(cfg.state_dir):
+        return Daemon(
+            cfg, config_path=_config_source(args), load=lambda: _load(args, reload=True)
+        ).run()
 
 
 def _add_reconcile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -170,6 +174,7 @@ def _add_reconcile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from controller.fsio import instance_lock
     from controller.model import PassResult
     from controller.reconcile import Reconciler
     from controller.runtime import make_runtime
@@ -177,9 +182,10 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     _configure_logs(cfg)
-    reconciler = Reconciler(cfg, make_runtime(cfg))
-    # Unlike the daemon, --once has no next pass to see a pod that dies right after start.
-    report = reconciler.settle(reconciler.run_pass("startup"), window_s=cfg.start_settle_s)
+    with instance_lock(cfg.state_dir):  # a daemon on the same state would act twice
+        reconciler = Reconciler(cfg, make_runtime(cfg))
+        # Unlike the daemon, --once has no next pass to see a pod that dies right after start.
+        report = reconciler.settle(reconciler.run_pass("startup"), window_s=cfg.start_settle_s)
     info = process_info(
         cfg,
         config_path=_config_source(args),

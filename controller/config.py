@@ -62,8 +62,22 @@ class Config:
     manifest runs pods as root. Symlinks leaving the tree are refused either way."""
     trusted_uids: tuple[int, ...] = ()
     """Further uids that may own manifests and their directories (e.g. a git-sync user)."""
-    volumes_enabled: bool = True
-    """Allow absolute host paths in `volumes` (relative ones are always allowed)."""
+    volumes_enabled: bool = False
+    """Allow absolute host paths in `volumes` (relative ones, under the task's data
+    directory, are always allowed). Off by default: a host path gives the pod that part
+    of the host, read-write unless the manifest says readOnly."""
+    allowed_volume_prefixes: tuple[str, ...] = ()
+    """With volumes_enabled: absolute host paths must be one of these directories or
+    below one. Empty: any host path."""
+    allowed_insecure_options: tuple[str, ...] = ("image",)
+    """`insecure_options` words a manifest may use (`none` always). capabilities, paths,
+    seccomp, all-run and all make the pod no container at all."""
+    allow_root_user: bool = False
+    """Let a manifest set `user: "0"` / `user: root`. (Without `user`, the app runs as the
+    image's user.)"""
+    allowed_stage1: tuple[str, ...] = ()
+    """`stage1` values a manifest may name (the stage1 runs as root on the host). Empty:
+    a manifest may not choose its stage1; the config's `stage1` applies."""
     resync_interval_s: float = 30.0
     """Full reconcile pass at least this often, whatever the watcher saw."""
     debounce_s: float = 0.1
@@ -88,7 +102,7 @@ class Config:
     allow_empty: bool = False
     """Let an empty or missing desired dir stop every owned pod."""
     max_parallel: int = 4
-    """Tasks acted on concurrently within one pass."""
+    """Tasks acted on at once (worker threads beside the loop; a pass never waits for them)."""
     host_gc: bool = False
     """Run `rkt gc` every `gc_interval_s`. Host-wide: it collects EVERY exited pod on the
     host, including pods rktctl does not own. Off, rktctl removes only its own pods
@@ -325,12 +339,19 @@ def _check(cfg: Config) -> list[str]:
         )
     if cfg.log_format not in LOG_FORMATS:
         problems.append(f"log_format: {cfg.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
-    bad_words = [w for w in cfg.insecure_default if w not in INSECURE_WORDS]
-    if bad_words:
-        problems.append(
-            f"insecure_default: unknown option(s) {', '.join(bad_words)}; "
-            f"rkt accepts {', '.join(INSECURE_WORDS)}"
-        )
+    for key in ("insecure_default", "allowed_insecure_options"):
+        bad_words = [w for w in getattr(cfg, key) if w not in INSECURE_WORDS]
+        if bad_words:
+            problems.append(
+                f"{key}: unknown option(s) {', '.join(bad_words)}; "
+                f"rkt accepts {', '.join(INSECURE_WORDS)}"
+            )
+    for prefix in cfg.allowed_volume_prefixes:
+        if not prefix.startswith("/") or ".." in prefix.split("/"):
+            problems.append(
+                f"allowed_volume_prefixes: {prefix!r} is not an absolute directory path "
+                "without '..'"
+            )
     for name in (
         "resync_interval_s",
         "command_timeout_s",

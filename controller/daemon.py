@@ -1,17 +1,21 @@
-"""The daemon: one worker loop that turns triggers into reconcile passes.
+"""The daemon: one loop that turns triggers into reconcile passes; actions run beside it.
 
-SHELL. `Daemon.run()` is `rktctl run`. A single worker on the main thread; the
-whole host is one work item. Triggers (file events from `watch`, SIGHUP, timers)
-only set flags; the loop coalesces them (client-go's dirty/processing semantics
-collapsed to one key): a trigger that arrives during a pass causes exactly one
-more pass. File events are debounced (quiet for `debounce_s`, at most
-`debounce_max_s` late) so editor dances and git checkouts become one pass.
-The next wake-up is the earliest of: a pending trigger, the plan's
-`requeue_after`, a retry after a failed pass (exponential backoff), the periodic
-resync, the periodic `rkt gc` (only with `host_gc`: it is host-wide) and the
-systemd watchdog. A pass that raises is logged and retried; it never kills the
-daemon. SIGTERM/SIGINT finish the current
-pass and exit 0, leaving every pod running.
+SHELL. `Daemon.run()` is `rktctl run`. The loop runs on the main thread and passes
+never wait for an action: the reconciler hands each task's actions to worker threads
+(its ActionQueue, client-go's work queue keyed by task) and books their outcomes in
+the pass after they finish, which the finishing worker triggers ("retry"). So one
+task's slow action (a graceful stop waiting out its kill_timeout, a hung rkt command,
+an image fetch) never delays another task's reconcile or the status/heartbeat write.
+Triggers (file events from `watch`, SIGHUP, timers, finished work) only set flags;
+the loop coalesces them: a trigger that arrives during a pass causes exactly one more
+pass. File events are debounced (quiet for `debounce_s`, at most `debounce_max_s`
+late) so editor dances and git checkouts become one pass. The next wake-up is the
+earliest of: a pending trigger, the plan's `requeue_after`, a retry after a failed
+pass (exponential backoff), the periodic resync, the periodic `rkt gc` (only with
+`host_gc`: it is host-wide; run on a thread of its own) and the systemd watchdog. A
+pass that raises is logged and retried; it never kills the daemon. SIGTERM/SIGINT finish the current pass, wait for
+the rkt commands in flight (never for a graceful stop or a gc) and exit 0, leaving
+every pod running.
 """
 
 from __future__ import annotations
@@ -67,11 +71,19 @@ class Daemon:
         self._reload = False
         self._started_at = clock()
         self._status = StatusWriter(cfg.status_dir)
-        self._reconciler = Reconciler(cfg, self._make_runtime(cfg), clock=clock)
+        self._work_done = False
+        self._reconciler = Reconciler(
+            cfg,
+            self._make_runtime(cfg),
+            clock=clock,
+            background=True,
+            on_work_done=self.work_done,
+        )
         self._watcher: DesiredWatcher | None = None
         self._ready_sent = False
         self._config_error: dict[str, object] | None = None
         """The last failed reload, published in controller.json until one succeeds."""
+        self._gc_thread: threading.Thread | None = None
 
     # --- triggers (any thread, or a signal handler) ---------------------------------
 
@@ -82,6 +94,11 @@ class Daemon:
                 self._file_first = now
             self._file_last = now
         log.debug("desired_changed", path=path)
+        self._wake.set()
+
+    def work_done(self) -> None:
+        """Some task's actions finished (called from a worker): book them in a pass."""
+        self._work_done = True
         self._wake.set()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -119,7 +136,10 @@ class Daemon:
                 file_due = self._file_due()
                 if trigger is None:
                     trigger = sched.due_trigger(now, file_due)
+                if trigger is None and self._work_done:
+                    trigger = "retry"
                 if trigger is not None:
+                    self._work_done = False  # this pass collects whatever has finished
                     if trigger == "resync":
                         self._ensure_watcher()
                     if trigger != "retry":
@@ -144,6 +164,7 @@ class Daemon:
             log.info("daemon_stopping", signal=self._stop_signal)
             if self._watcher is not None:
                 self._watcher.stop()
+            self._reconciler.close()
             try:
                 self._status.publish_stopped()
             except StatusWriteError as exc:
@@ -202,14 +223,20 @@ class Daemon:
             log.error("status_write_failed", path=self.cfg.status_dir, error=str(exc))
 
     def _gc(self) -> None:
-        """The operator's opt-in (`host_gc`): `rkt gc` collects every exited pod, ours or not."""
-        try:
-            collected = self._reconciler.runtime.gc(grace_period_s=self.cfg.gc_grace_period_s)
-        except RktctlError as exc:
-            log.warning("gc_failed", error=str(exc), code=exc.code)
+        """The operator's opt-in (`host_gc`): `rkt gc` collects every exited pod, ours or not.
+
+        Started on a thread of its own: it can take minutes (or hang up to
+        prepare_timeout_s) and must hold neither the loop nor a worker.
+        """
+        if self._gc_thread is not None and self._gc_thread.is_alive():
+            log.warning("gc_skipped", error="the previous rkt gc is still running")
             return
-        if collected:
-            log.info("pods_collected", count=len(collected))
+        runtime, grace = self._reconciler.runtime, self.cfg.gc_grace_period_s
+        # daemon=True: a hung gc must not hold up SIGTERM; its rkt process ends by itself.
+        self._gc_thread = threading.Thread(
+            target=_run_gc, args=(runtime, grace), name="rktctl-gc", daemon=True
+        )
+        self._gc_thread.start()
 
     def _do_reload(self) -> None:
         systemd.reloading()
@@ -258,6 +285,16 @@ class Daemon:
             # inotify limits or a missing parent: the periodic resync still converges.
             log.error("watch_failed", path=self.cfg.desired_dir, error=str(exc))
             self._watcher = None
+
+
+def _run_gc(runtime: Runtime, grace_period_s: float) -> None:
+    try:
+        collected = runtime.gc(grace_period_s=grace_period_s)
+    except RktctlError as exc:
+        log.warning("gc_failed", error=str(exc), code=exc.code)
+        return
+    if collected:
+        log.info("pods_collected", count=len(collected))
 
 
 class _Schedule:

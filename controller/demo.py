@@ -148,6 +148,12 @@ class _Demo:
         }
         if self.rkt.stage1:
             settings["stage1"] = self.rkt.stage1
+        # The examples show host volumes and a stage1 of their own: both are off by
+        # default (SECURITY.md), so the demo host allows exactly these (on real rkt the
+        # absolute paths move below the demo's own directory).
+        settings["volumes_enabled"] = True
+        settings["allowed_volume_prefixes"] = ["/etc/ssl/certs", str(self.root)]
+        settings["allowed_stage1"] = ["coreos.com/rkt/stage1-coreos:1.30.0"]
         if self.rkt.is_fake:
             # The bundled fake's compiled-in stage1 is coreos, which remaps ports; rktctl's
             # default assumes fly, which cannot (README "Ports and port_map").

@@ -12,7 +12,8 @@
     │   └── PodStarting         a pod is still in its boot window (transitional)
     ├── LaunchError             the launcher could not start a prepared pod
     ├── VolumeError             a volume's host directory is missing or cannot be made
-    └── StatusWriteError        a status/state file could not be written
+    ├── StatusWriteError        a status/state file could not be written
+    └── StateLocked             another rktctl holds the state dir's lock (exit 78)
 
 Retryable vs terminal is a property of the class: `RktError`s are retried with
 backoff; a `ManifestError` is terminal for that manifest's content and is only
@@ -159,6 +160,17 @@ class StatusWriteError(RktctlError):
 
     code = "status_write_failed"
     retryable = True
+
+
+class StateLocked(RktctlError):
+    """Raised when another process holds the state dir's single-instance lock.
+
+    Exit 78 like a config error: two controllers on one state dir is a deployment
+    mistake, and systemd must not restart into it (RestartPreventExitStatus=78).
+    """
+
+    code = "state_locked"
+    exit_code = 78
 
 
 def subcommand_of(argv: Sequence[str]) -> str:

@@ -9,6 +9,7 @@ all: `list_manifest_files` refuses untrusted or unreadable directories and
 `check_manifest` untrusted files, FIFOs, devices and symlinks that leave the tree,
 all before anything is opened. `read_manifest` never returns a file that changed
 while it was read. `trim_head` cuts a file down to its newest bytes (pod logs).
+`instance_lock` keeps a second rktctl from acting on the same state dir.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controller.errors import StatusWriteError
+from controller.errors import StateLocked, StatusWriteError
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 # Editor, package-manager and VCS leftovers that must never be read as manifests
@@ -352,18 +353,58 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def locked_file(path: str | os.PathLike[str]) -> Iterator[int]:
-    """Hold an exclusive flock on `path` (created if needed) for the with-block."""
+def locked_file(path: str | os.PathLike[str], *, blocking: bool = True) -> Iterator[int]:
+    """Hold an exclusive flock on `path` (created if needed) for the with-block.
+
+    The fd is close-on-exec, so no child (a detached pod's rkt) keeps the lock after
+    this process dies, even by kill -9. With `blocking=False`, raise BlockingIOError
+    at once if another process holds it.
+    """
     import fcntl
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield fd
     finally:
         os.close(fd)
+
+
+INSTANCE_LOCK_FILE = "rktctl.lock"
+
+
+@contextlib.contextmanager
+def instance_lock(state_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold `<state_dir>/rktctl.lock` for the with-block: one acting rktctl per state dir.
+
+    The holder writes its pid into the file. Raise StateLocked, naming the holder's
+    pid, if another process holds it; StateLocked too if the file cannot be created.
+    """
+    path = Path(state_dir) / INSTANCE_LOCK_FILE
+    with contextlib.ExitStack() as stack:
+        try:
+            fd = stack.enter_context(locked_file(path, blocking=False))
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except BlockingIOError:
+            raise StateLocked(
+                f"another rktctl (pid {_lock_holder(path)}) is acting on state_dir "
+                f"{state_dir} (it holds {path}); run one controller per state dir: stop "
+                "that one first, or give this one its own state_dir"
+            ) from None
+        except OSError as exc:
+            raise StateLocked(f"cannot lock state_dir {state_dir}: {exc}") from exc
+        yield
+
+
+def _lock_holder(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return "unknown"
+    return text if text.isdigit() else "unknown"
 
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")

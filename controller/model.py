@@ -325,6 +325,8 @@ class HoldReason(StrEnum):
     BLOCKED = "blocked"
     RESTART_NEVER = "restart_never"
     HOST_PATH_MISSING = "host_path_missing"
+    IN_PROGRESS = "in_progress"
+    """An action of the task is still running, or its pod is still stopping gracefully."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -400,7 +402,11 @@ class Outcome:
     message: str = ""
     duration_ms: float = 0.0
     skipped: bool = False
-    """Not attempted because an earlier action of the same task failed or was deferred."""
+    """Not attempted because an earlier action of the same task failed or was deferred (or
+    waits for a pod that is still stopping)."""
+    stopping: bool = False
+    """A Stop whose graceful signal was sent while the pod still runs: later passes
+    watch it and force it after the task's kill_timeout."""
     deferred: bool = False
     """Not done yet for a transitional reason (a pod still booting): retried on the next
     pass; neither a failure nor a backoff (`ok` is False: it did not happen)."""
@@ -477,6 +483,8 @@ class PassReport:
     plan: Plan = field(default_factory=Plan)
     outcomes: tuple[Outcome, ...] = ()
     restarts: Mapping[TaskName, RestartState] = field(default_factory=dict)
+    retries: Mapping[TaskName, float] = field(default_factory=dict)
+    """Tasks whose stop or remove failed -> when the next attempt may run (Unix time)."""
     blocked: Mapping[TaskName, str] = field(default_factory=dict)
     """Tasks not runnable on this host (constraints, ports, resources) -> why."""
     fingerprint: Mapping[str, str] = field(default_factory=dict)

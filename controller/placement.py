@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from controller import constraints, interpolate, ports, rktargs
+from controller import constraints, interpolate, ports, rktargs, security
 from controller.manifest import compute_spec_hash
 from controller.model import DEFAULT_STAGE1_FLAVOR, DesiredState, SpecHash, TaskName, TaskSpec
 
@@ -66,6 +66,7 @@ def place(
     volumes_enabled: bool = True,
     stage1: str | None = None,
     default_stage1_flavor: str = DEFAULT_STAGE1_FLAVOR,
+    policy: security.WorkloadPolicy | None = None,
     hasher: Callable[[TaskSpec], SpecHash] | None = None,
 ) -> Placement:
     """Given the desired state and this node's facts, decide what runs here and how.
@@ -78,8 +79,11 @@ def place(
     `spec.stage1` wins over both): on fly, ports are published only where the app
     listens (`ports.fly_problems`). `hasher` defaults to
     `manifest.compute_spec_hash`. Running tasks are admitted first, so a new task
-    never pushes out a running one. Deterministic: same inputs, same Placement.
+    never pushes out a running one. A resolved spec that `policy` (default: the safe
+    defaults of `security.WorkloadPolicy`) does not allow is blocked with the reasons.
+    Deterministic: same inputs, same Placement.
     """
+    workload_policy = policy if policy is not None else security.WorkloadPolicy()
     hash_spec = hasher if hasher is not None else compute_spec_hash
     valid = {n: s for n, s in sorted(desired.tasks.items()) if isinstance(s, TaskSpec)}
     blocked: dict[TaskName, str] = {}
@@ -131,7 +135,9 @@ def place(
         except interpolate.InterpolationError as exc:
             blocked[name] = "; ".join(exc.messages)
             continue
-        problems = interpolate.volume_problems(resolved.volumes, absolute_allowed=volumes_enabled)
+        # Checked after interpolation: a variable may produce a host path.
+        problems = interpolate.volume_problems(resolved.volumes, absolute_allowed=True)
+        problems += security.problems(resolved, workload_policy)
         if problems:
             blocked[name] = "; ".join(problems)
             continue

@@ -9,17 +9,27 @@ pass minus acting. State kept between passes, all of it rebuildable:
 - per-task restart bookkeeping (crash-loop backoff, failed-action backoff),
   persisted in `<state_dir>/restarts.json` so a controller restart does not
   forget a crash loop;
-- persisted dynamic port allocations (`<state_dir>/ports.json`).
+- persisted dynamic port allocations (`<state_dir>/ports.json`);
+- each task's last known `kill_timeout` (`<state_dir>/kill-timeouts.json`), so the
+  pod of a deleted manifest is stopped with the value it was started under.
 Each pass also tidies the detached launcher's pod logs (`podlogs` decides which).
 The pods themselves are never cached: every pass observes them with `rkt list`.
 A pod seen finished has its end captured (exit code, the tail of its output) before
 the pass removes it, so its status document can say why it ended. `settle()` is
 `reconcile --once`'s extra look at the pods a pass started.
+
+In the daemon (`background=True`) a pass never waits for an action: each task's
+actions go to an `ActionQueue` and run while later passes go on; a pass first books
+the work that finished (before it observes, so `rkt list` sees its effects), and
+holds back the tasks that must wait (`_gate`): work still in flight, a pod still
+stopping gracefully (watched every pass, forced once its kill_timeout is over), a
+failed stop or remove backing off. `reconcile --once` and `plan` run synchronously.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import json
@@ -29,13 +39,14 @@ import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from controller import backoff, manifest, nodeinfo, placement, podlogs, rktargs, volumes
-from controller.actuate import TaskExtras, apply
+from controller import backoff, manifest, nodeinfo, placement, podlogs, rktargs, security, volumes
+from controller.actuate import ActContext, ActionQueue, TaskExtras, apply, kill_timeout_of, run_task
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
 from controller.fsio import (
@@ -55,6 +66,7 @@ from controller.fsio import (
 )
 from controller.model import (
     DesiredState,
+    Hold,
     HoldReason,
     Invalid,
     Observation,
@@ -82,6 +94,7 @@ from controller.status import (
     POD_EXITED,
     action_counts,
     early_exit_failed,
+    iso,
     termination_failed,
     termination_summary,
 )
@@ -95,6 +108,31 @@ SETTLE_POLL_S = 0.2
 # Finished pods whose app ran, or tried to: they have an exit and output to capture.
 # (An aborted prepare or a garbage pod never got that far.)
 _ENDED_STATES = frozenset({PodState.EXITED, PodState.EXITED_GARBAGE})
+KILL_TIMEOUTS_FILE = "kill-timeouts.json"
+STOP_POLL_MAX_S = 1.0
+"""A graceful stop in progress is looked at again after as long as it has run so far
+(at least 0.1 s: most pods stop at once), and at least this often."""
+
+
+@dataclass(frozen=True, slots=True)
+class _StopWatch:
+    """A pod asked to stop gracefully that still ran when last observed."""
+
+    task: TaskName
+    since: float
+    kill_timeout_s: float
+
+    @property
+    def deadline(self) -> float:
+        return self.since + self.kill_timeout_s
+
+
+@dataclass(slots=True)
+class _Retry:
+    """A task whose stop or remove failed: none of its actions run before `at`."""
+
+    failures: int
+    at: float
 
 
 @dataclass(slots=True)
@@ -230,7 +268,11 @@ class Reconciler:
         environ: Mapping[str, str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        background: bool = False,
+        on_work_done: Callable[[], None] | None = None,
     ) -> None:
+        """`background=True` (the daemon): passes hand actions to an ActionQueue and never
+        wait for them; `on_work_done` is called (from a worker thread) when some finish."""
         self.cfg = cfg
         self.runtime = runtime
         self._clock = clock
@@ -241,9 +283,18 @@ class Reconciler:
         self._fingerprint: dict[str, str] | None = None
         self._restarts: dict[TaskName, RestartState] = _load_restarts(cfg.state_dir)
         self._action_failures: dict[TaskName, int] = {}
+        """Consecutive failed starts per task (their backoff is RestartState.not_before)."""
+        self._retries: dict[TaskName, _Retry] = {}
+        """Tasks whose stop or remove failed, and when to try again (per-task backoff)."""
+        self._kill_timeouts: dict[TaskName, float] = _load_kill_timeouts(cfg.state_dir)
         self._node_attrs: dict[str, str] | None = None
         self._ports: dict[TaskName, dict[str, int]] | None = None
         """Persisted host-port allocations (ports.json), read once, then kept in step."""
+        self._queue = (
+            ActionQueue(max_parallel=cfg.max_parallel, on_done=on_work_done) if background else None
+        )
+        self._stopping: dict[PodUUID, _StopWatch] = {}
+        """Pods asked to stop gracefully that still ran at the last look (background)."""
         self.last_placement: placement.Placement | None = None
         self.passes = 0
         self._captured: dict[PodUUID, None] = {}
@@ -252,12 +303,25 @@ class Reconciler:
 
     def reload(self, cfg: Config, runtime: Runtime) -> None:
         """Adopt a new config (SIGHUP): rkt and node facts are looked at again."""
+        if self._queue is not None and cfg.max_parallel != self.cfg.max_parallel:
+            self._queue.resize(cfg.max_parallel)
         self.cfg = cfg
         self.runtime = runtime
         self._manifests.trust = trust_policy(cfg)
         self._fingerprint = None
         self._node_attrs = None
         self._ports = None
+
+    def wait_for_work(self, timeout: float | None = None) -> None:
+        """Block until the actions in flight now have finished (their next pass books them)."""
+        if self._queue is not None:
+            self._queue.wait(timeout)
+
+    def close(self) -> None:
+        """Wait for the actions in flight and book them (daemon shutdown)."""
+        if self._queue is not None:
+            self._queue.close()
+            self._collect()
 
     @property
     def node_attributes(self) -> Mapping[str, str]:
@@ -269,6 +333,12 @@ class Reconciler:
         started = self._clock()
         self.passes += 1
         with structlog.contextvars.bound_contextvars(reconcile_id=pass_id, trigger=trigger):
+            booked: tuple[Outcome, ...] = ()
+            busy: frozenset[TaskName] = frozenset()
+            if not dry_run:
+                # Before observing: the next `rkt list` must see what finished work did,
+                # and work that finishes later keeps its task busy for this whole pass.
+                booked, busy = self._collect()
             desired = self._manifests.read(self.cfg.desired_dir)
             try:
                 fingerprint = self._ensure_fingerprint()
@@ -282,7 +352,9 @@ class Reconciler:
                     dry_run=dry_run,
                     finished_at=self._clock(),
                     result=PassResult.FAILED,
+                    outcomes=booked,
                     restarts=dict(self._restarts),
+                    retries={task: retry.at for task, retry in self._retries.items()},
                     error=str(exc),
                     error_code=exc.code,
                     fingerprint=self._fingerprint or {},
@@ -304,6 +376,7 @@ class Reconciler:
                 # Also before acting: a log this pass's starts create has no pod in
                 # `observation`. After the capture, which reads the ended pods' logs.
                 self._tidy_pod_logs(desired, observation)
+                self._remember_kill_timeouts(planned_desired, observation)
             the_plan = plan(
                 planned_desired,
                 observation,
@@ -316,6 +389,11 @@ class Reconciler:
                     allow_empty=self.cfg.allow_empty,
                 ),
             )
+            force: frozenset[PodUUID] = frozenset()
+            if not dry_run:
+                self._forget_retries(observation)
+                self._watch_stops(observation, now)
+                the_plan, force = self._gate(the_plan, now, busy)
             outcomes: tuple[Outcome, ...] = ()
             if not dry_run and the_plan.actions:
                 specs = {n: s for n, s in planned_desired.tasks.items() if isinstance(s, TaskSpec)}
@@ -325,15 +403,34 @@ class Reconciler:
                     )
                     for name in specs
                 }
-                outcomes = apply(
-                    the_plan,
-                    self.runtime,
-                    specs=specs,
-                    owned=frozenset(p.uuid for p in observation.owned()),
-                    extras=extras,
-                    max_parallel=self.cfg.max_parallel,
-                )
-                self._book_outcomes(planned_desired, outcomes, self._clock())
+                owned = frozenset(p.uuid for p in observation.owned())
+                if self._queue is None:
+                    outcomes = apply(
+                        the_plan,
+                        self.runtime,
+                        specs=specs,
+                        owned=owned,
+                        extras=extras,
+                        max_parallel=self.cfg.max_parallel,
+                        kill_timeouts=self._kill_timeouts,
+                    )
+                    self._book_outcomes(planned_desired, outcomes, self._clock())
+                else:
+                    ctx = ActContext(
+                        specs=specs,
+                        owned=owned,
+                        extras=extras,
+                        kill_timeouts=dict(self._kill_timeouts),
+                        observe_stops=True,
+                        force_stops=force,
+                    )
+                    for task, group in groupby(the_plan.actions, key=lambda a: a.task):
+                        actions = tuple(group)
+                        # The actions' log lines carry this pass's reconcile_id and trigger.
+                        run = functools.partial(
+                            contextvars.copy_context().run, run_task, actions, self.runtime, ctx
+                        )
+                        self._queue.submit(task, actions, run, desired=planned_desired)
             if not dry_run:
                 self._save_ports(placed.persisted_ports)
             report = PassReport(
@@ -343,11 +440,12 @@ class Reconciler:
                 desired=planned_desired,
                 dry_run=dry_run,
                 finished_at=self._clock(),
-                result=_result(the_plan, outcomes),
+                result=_result(the_plan, booked + outcomes),
                 observation=observation,
                 plan=the_plan,
-                outcomes=outcomes,
+                outcomes=booked + outcomes,
                 restarts=dict(self._restarts),
+                retries={task: retry.at for task, retry in self._retries.items()},
                 blocked=placed.blocked,
                 fingerprint=fingerprint,
                 terminations=terminations,
@@ -453,6 +551,7 @@ class Reconciler:
             volumes_enabled=self.cfg.volumes_enabled,
             stage1=self.cfg.stage1,
             default_stage1_flavor=self.cfg.default_stage1_flavor,
+            policy=workload_policy(self.cfg),
         )
 
     def _missing_host_paths(self, specs: Mapping[TaskName, TaskSpec]) -> dict[TaskName, str]:
@@ -605,6 +704,29 @@ class Reconciler:
                     "pod_log_cleanup_failed", task=action.task, path=str(path), error=str(exc)
                 )
 
+    def _remember_kill_timeouts(self, desired: DesiredState, observation: Observation) -> None:
+        """Keep each task's kill_timeout while it has a manifest or owned pods (persisted)."""
+        known = dict(self._kill_timeouts)
+        known.update(
+            {n: s.kill_timeout_s for n, s in desired.tasks.items() if isinstance(s, TaskSpec)}
+        )
+        with_pods = {p.task for p in observation.owned()}
+        kept = {
+            name: seconds
+            for name, seconds in sorted(known.items())
+            if name in desired.tasks or name in desired.duplicates or name in with_pods
+        }
+        if kept == self._kill_timeouts:
+            return
+        self._kill_timeouts = kept
+        try:
+            atomic_write(
+                Path(self.cfg.state_dir) / KILL_TIMEOUTS_FILE,
+                json.dumps(kept, indent=1, sort_keys=True) + "\n",
+            )
+        except StatusWriteError as exc:
+            log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
+
     def _book_outcomes(
         self, desired: DesiredState, outcomes: tuple[Outcome, ...], now: float
     ) -> None:
@@ -618,6 +740,9 @@ class Reconciler:
             if not outcome.ok:
                 if not outcome.failed or outcome.error_code == "not_owned":
                     continue  # skipped or deferred: retried soon, nothing to back off
+                if isinstance(action, Stop | Remove):
+                    self._retry_later(task, outcome, now)
+                    continue
                 failures = self._action_failures.get(task, 0) + 1
                 self._action_failures[task] = failures
                 delay = backoff.delay(
@@ -638,6 +763,15 @@ class Reconciler:
                 continue
             if isinstance(action, Start):
                 self._action_failures.pop(task, None)
+            if isinstance(action, Stop | Remove):
+                self._retries.pop(task, None)
+            if isinstance(action, Stop) and outcome.stopping:
+                timeout = kill_timeout_of(
+                    task, spec if isinstance(spec, TaskSpec) else None, self._kill_timeouts
+                )
+                self._stopping[action.uuid] = _StopWatch(
+                    task=task, since=now, kill_timeout_s=timeout
+                )
             if (
                 isinstance(action, Remove)
                 and action.reason == Reason.EXITED
@@ -666,6 +800,117 @@ class Reconciler:
             changed = True
         if changed:
             self._save_restarts()
+
+    def _retry_later(self, task: TaskName, outcome: Outcome, now: float) -> None:
+        """Back off a task whose stop or remove failed: no action of it before the delay."""
+        failures = (self._retries[task].failures if task in self._retries else 0) + 1
+        delay = backoff.delay(failures, base=self.cfg.backoff_base_s, cap=self.cfg.backoff_cap_s)
+        self._retries[task] = _Retry(failures=failures, at=now + delay)
+        log.warning(
+            "reconcile_retry_scheduled",
+            task=task,
+            action=outcome.action.kind,
+            attempt=failures,
+            retry_in_s=round(delay, 3),
+            code=outcome.error_code,
+        )
+
+    def _forget_retries(self, observation: Observation) -> None:
+        """A task without owned pods has nothing left to stop or remove."""
+        with_pods = {p.task for p in observation.owned()}
+        for task in [t for t in self._retries if t not in with_pods]:
+            del self._retries[task]
+
+    def _collect(self) -> tuple[tuple[Outcome, ...], frozenset[TaskName]]:
+        """Book the work that finished since the last pass; return it and the busy tasks."""
+        if self._queue is None:
+            return (), frozenset()
+        finished, busy = self._queue.collect()
+        now = self._clock()
+        outcomes: list[Outcome] = []
+        for item in finished:
+            self._book_outcomes(item.desired, item.outcomes, now)
+            outcomes.extend(item.outcomes)
+        return tuple(outcomes), busy
+
+    def _watch_stops(self, observation: Observation, now: float) -> None:
+        """Forget the stop watches of pods that no longer run: their stop is done."""
+        if not observation.complete:
+            return  # a pod missing from an incomplete list may still run
+        running = {p.uuid for p in observation.pods if p.state == PodState.RUNNING}
+        for uuid, watch in list(self._stopping.items()):
+            if uuid not in running:
+                del self._stopping[uuid]
+                log.info(
+                    "pod_stopped",
+                    task=watch.task,
+                    pod_uuid=uuid,
+                    duration_ms=round((now - watch.since) * 1000, 1),
+                )
+
+    def _gate(
+        self, the_plan: Plan, now: float, busy: frozenset[TaskName] = frozenset()
+    ) -> tuple[Plan, frozenset[PodUUID]]:
+        """Return `the_plan` without the actions of tasks that must wait, and the pods to force.
+
+        The planner says what the pods need; this says when a task may be worked on
+        (client-go's rate-limited work queue): not while an action of it is in flight
+        (`busy`), not while a failed stop or remove of it backs off, and not while a
+        pod it asked to stop still runs within its kill_timeout (past it, that pod's
+        Stop becomes `rkt stop --force`). Each held task gets a Hold; the plan's
+        requeue_after covers the earliest time one of them may go on.
+        """
+        planned = {a.task for a in the_plan.actions}
+        stops = {a.uuid for a in the_plan.actions if isinstance(a, Stop)}
+        held: dict[TaskName, Hold] = {}
+        waits: list[float] = []
+        force: set[PodUUID] = set()
+        for task in sorted(busy & planned):
+            held[task] = Hold(
+                reason=HoldReason.IN_PROGRESS,
+                task=task,
+                message="an earlier action of this task is still running",
+            )
+        for task, retry in sorted(self._retries.items()):
+            if task in planned and task not in held and retry.at > now:
+                held[task] = Hold(
+                    reason=HoldReason.BACKOFF,
+                    task=task,
+                    message=f"{retry.failures} failed stop/remove attempt(s); "
+                    f"next attempt at {iso(retry.at)}",
+                )
+                waits.append(retry.at - now)
+        for uuid, watch in sorted(self._stopping.items()):
+            if watch.task in held or uuid not in stops:
+                continue
+            if now < watch.deadline:
+                held[watch.task] = Hold(
+                    reason=HoldReason.IN_PROGRESS,
+                    task=watch.task,
+                    message=f"pod {uuid[:8]} is stopping (asked at {iso(watch.since)}); "
+                    f"forced at {iso(watch.deadline)} (kill_timeout {watch.kill_timeout_s:g}s)",
+                )
+                poll = min(max(now - watch.since, 0.1), STOP_POLL_MAX_S)
+                waits.append(min(watch.deadline - now, poll))
+                continue
+            force.add(uuid)
+            log.warning(
+                "pod_stop_forced",
+                task=watch.task,
+                pod_uuid=uuid,
+                kill_timeout_s=watch.kill_timeout_s,
+                duration_ms=round((now - watch.since) * 1000, 1),
+            )
+        if not held:
+            return the_plan, frozenset(force)
+        if the_plan.requeue_after is not None:
+            waits.append(the_plan.requeue_after)
+        gated = Plan(
+            actions=tuple(a for a in the_plan.actions if a.task not in held),
+            holds=(*the_plan.holds, *(held[t] for t in sorted(held))),
+            requeue_after=min(waits) if waits else None,
+        )
+        return gated, frozenset(force)
 
     def _save_restarts(self) -> None:
         doc = {name: dataclasses.asdict(state) for name, state in sorted(self._restarts.items())}
@@ -708,6 +953,17 @@ def trust_policy(cfg: Config) -> TrustPolicy:
     """The trust policy of `cfg`: root, this process's own user and `trusted_uids`."""
     return TrustPolicy(
         strict=cfg.strict_modes, owners=frozenset({0, os.geteuid(), *cfg.trusted_uids})
+    )
+
+
+def workload_policy(cfg: Config) -> security.WorkloadPolicy:
+    """Return the workload policy the config sets (see `security`)."""
+    return security.WorkloadPolicy(
+        volumes_enabled=cfg.volumes_enabled,
+        allowed_volume_prefixes=cfg.allowed_volume_prefixes,
+        allowed_insecure_options=cfg.allowed_insecure_options,
+        allow_root_user=cfg.allow_root_user,
+        allowed_stage1=cfg.allowed_stage1,
     )
 
 
@@ -767,6 +1023,20 @@ def _load_restarts(state_dir: str) -> dict[TaskName, RestartState]:
             except TypeError:
                 continue
     return states
+
+
+def _load_kill_timeouts(state_dir: str) -> dict[TaskName, float]:
+    try:
+        raw: Any = json.loads((Path(state_dir) / KILL_TIMEOUTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        TaskName(name): float(seconds)
+        for name, seconds in raw.items()
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0
+    }
 
 
 def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:

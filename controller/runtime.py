@@ -95,6 +95,8 @@ class Runtime(Protocol):
     ) -> PodUUID: ...
     def run_prepared(self, spec: TaskSpec, uuid: PodUUID) -> None: ...
     def stop(self, uuid: PodUUID, *, kill_timeout_s: float) -> None: ...
+    def request_stop(self, uuid: PodUUID) -> bool: ...
+    def force_stop(self, uuid: PodUUID) -> None: ...
     def remove(self, uuid: PodUUID) -> None: ...
     def gc(self, *, grace_period_s: float) -> tuple[PodUUID, ...]: ...
     def status(self, uuid: PodUUID) -> ObservedPod | None: ...
@@ -436,22 +438,49 @@ class RktCli:
         A pod that is already stopped, not running or gone counts as stopped. Raise
         PodStarting (transitional: no failure is counted) while the pod has no pid yet,
         RktError if rkt fails or the pod still runs `command_timeout_s` after --force.
+        The daemon does not wait like this: it calls `request_stop` and watches the pod.
+        """
+        # rkt stop only sends the signal (CONTRACT §4.7): wait for the pod to exit.
+        signalled = self.request_stop(uuid)
+        if signalled and not self._wait_not_running(uuid, self._clock() + kill_timeout_s):
+            log.warning(
+                "pod_stop_forced",
+                pod_uuid=uuid,
+                kill_timeout_s=kill_timeout_s,
+                duration_ms=kill_timeout_s * 1000,
+            )
+            self.force_stop(uuid)
+            return
+        self._reap()
+
+    def request_stop(self, uuid: PodUUID) -> bool:
+        """Ask pod `uuid` to stop (`rkt stop`, which only sends the signal) and return at once.
+
+        Return True if the pod was signalled (it may still run: watch it), False if it
+        was already stopped, not running or gone. Raise RktError if rkt fails.
         """
         result = self._run(rktargs.stop_argv(uuid, self._opts), tolerate=_stop_tolerated)
         if _booting(result):
             raise PodStarting(uuid, result.stderr.decode("utf-8", errors="replace"))
-        if result.returncode == 0 and not result.says("is already stopped"):
-            # rkt stop only sends the signal (CONTRACT §4.7): wait for the pod to exit.
-            if self._wait_not_running(uuid, self._clock() + kill_timeout_s):
-                self._reap()
-                return
-            log.warning("pod_stop_forced", pod_uuid=uuid, duration_ms=kill_timeout_s * 1000)
-            self._run(rktargs.stop_argv(uuid, self._opts, force=True), tolerate=_stopped_already)
-            if not self._wait_not_running(uuid, self._clock() + self._cfg.command_timeout_s):
-                raise RktError(
-                    f"pod {uuid} still running {self._cfg.command_timeout_s:g}s after "
-                    "rkt stop --force"
-                )
+        signalled = result.returncode == 0 and not result.says("is already stopped")
+        self._reap()
+        return signalled
+
+    def force_stop(self, uuid: PodUUID) -> None:
+        """`rkt stop --force` pod `uuid` and wait until it no longer runs.
+
+        Raise PodStarting if the pod is still in its boot window, RktError if rkt fails
+        or the pod still runs `command_timeout_s` later.
+        """
+        result = self._run(
+            rktargs.stop_argv(uuid, self._opts, force=True), tolerate=_stop_tolerated
+        )
+        if _booting(result):
+            raise PodStarting(uuid, result.stderr.decode("utf-8", errors="replace"))
+        if not self._wait_not_running(uuid, self._clock() + self._cfg.command_timeout_s):
+            raise RktError(
+                f"pod {uuid} still running {self._cfg.command_timeout_s:g}s after rkt stop --force"
+            )
         self._reap()
 
     def remove(self, uuid: PodUUID) -> None:

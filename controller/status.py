@@ -494,6 +494,9 @@ def _base_phase(facts: _Facts, shown: ObservedPod | None, pod: dict[str, Any] | 
     if failed is not None:
         return _verdict(TaskPhase.PENDING, "StartFailed", f"start failed: {failed.message}", pod,
                         reconciling="True")  # fmt: skip
+    busy = next((h for h in facts.holds if h.reason == HoldReason.IN_PROGRESS), None)
+    if busy is not None:  # its start (prepare, run-prepared) is under way beside the loop
+        return _verdict(TaskPhase.STARTING, "Starting", busy.message, pod, reconciling="True")
     return _verdict(TaskPhase.PENDING, "Pending", "waiting to be started", pod, reconciling="True")
 
 
@@ -748,6 +751,12 @@ def _task_doc(
     restart = facts.restart
     restarts = restart.restarts if restart is not None else 0
     next_retry = restart.not_before if restart is not None and phase == TaskPhase.BACKOFF else None
+    message = verdict.message.replace("\n", " ")
+    retry_at = report.retries.get(facts.name)
+    if next_retry is None and retry_at is not None and retry_at > facts.now:
+        # A failed stop or remove backs off (the task's other actions wait with it).
+        next_retry = retry_at
+        message += f"; next attempt at {iso(retry_at)}"
     since = previous.get("since") if previous.get("phase") == phase else None
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -758,7 +767,7 @@ def _task_doc(
         "revision": report.desired.revision,
         "phase": str(phase),
         "since": since if isinstance(since, str) else at,
-        "message": verdict.message.replace("\n", " "),
+        "message": message,
         "conditions": _conditions(verdict, previous.get("conditions"), at),
         "pod": pod,
         "restarts": restarts,

@@ -84,12 +84,12 @@ def test_node_json_is_one_object_of_attributes(tmp_path: Path, stub_rkt: Path) -
 
 
 def test_node_without_rkt_leaves_driver_attributes_out(tmp_path: Path) -> None:
-    config = write_config(tmp_path, f'rkt = "{tmp_path / "no-such-rkt"}"\n')
+    config = write_config(tmp_path, f'rkt = "{tmp_path / "no-such-rkt"}"\nvolumes_enabled = true\n')
     result = rktctl("node", "--json", "--config", str(config))
     assert result.returncode == 0
     attrs = json.loads(result.stdout)
     assert "driver.rkt" not in attrs and "driver.rkt.version" not in attrs
-    assert attrs["driver.rkt.volumes.enabled"] == "true"
+    assert attrs["driver.rkt.volumes.enabled"] == "true"  # from config, rkt or not
     assert "rkt not usable, driver.rkt* attributes left out" in result.stderr
 
 

@@ -18,6 +18,7 @@ from controller.model import (
 )
 from controller.placement import Capacity, Placement, place
 from controller.ports import PortBinding
+from controller.security import WorkloadPolicy
 from tests.factories import desired, fake_spec_hash, invalid, task
 
 ATTRS = {"meta.role": "web", "kernel.name": "linux", "node.unique.name": "node-1"}
@@ -158,11 +159,25 @@ def test_env_interpolation_needs_the_environment() -> None:
 
 def test_interpolated_absolute_volume_is_refused_when_volumes_are_disabled() -> None:
     web = task("web", volumes=(Volume(host="${meta.dir}", container="/d"),))
-    result = run(desired(web), attrs={**ATTRS, "meta.dir": "/etc"}, volumes_enabled=False)
+    result = run(desired(web), attrs={**ATTRS, "meta.dir": "/etc"})  # the default policy
     assert result.blocked == {
         "web": "spec.config.volumes[0]: host path '/etc' is absolute but volumes_enabled "
-        "is false in the controller config"
+        "is false in the controller config; set volumes_enabled = true (and "
+        "allowed_volume_prefixes) to allow it"
     }
+    allowed = run(
+        desired(web),
+        attrs={**ATTRS, "meta.dir": "/etc"},
+        policy=WorkloadPolicy(volumes_enabled=True, allowed_volume_prefixes=("/etc",)),
+    )
+    assert "web" in allowed.specs
+
+
+def test_the_workload_policy_blocks_a_task_before_anything_runs() -> None:
+    web = task("web", insecure_options=("all-run",))
+    result = run(desired(web, task("db")))
+    assert set(result.specs) == {"db"}
+    assert "allowed_insecure_options" in result.blocked["web"]
 
 
 def test_dynamic_port_survives_a_spec_changing_replace() -> None:
