@@ -13,9 +13,9 @@ late) so editor dances and git checkouts become one pass. The next wake-up is th
 earliest of: a pending trigger, the plan's `requeue_after`, a retry after a failed
 pass (exponential backoff), the periodic resync, the periodic `rkt gc` (only with
 `host_gc`: it is host-wide; run on a thread of its own) and the systemd watchdog. A
-pass that raises is logged and retried; it never kills the daemon. SIGTERM/SIGINT finish the current pass, wait for
-the rkt commands in flight (never for a graceful stop or a gc) and exit 0, leaving
-every pod running.
+pass that raises is logged and retried; it never kills the daemon. SIGTERM/SIGINT
+finish the current pass, wait for the rkt commands in flight (never for a graceful
+stop or a gc) and exit 0, leaving every pod running.
 """
 
 from __future__ import annotations
