@@ -124,7 +124,7 @@ def test_a_pass_blocks_the_task_with_the_reason_and_runs_nothing_for_it(
     make_config: Callable[..., Config], make_rkt_cli: Callable[..., RktCli], rkt_dir: Path,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    cfg = make_config()
+    cfg = make_config(volumes_enabled=True)  # absolute host paths are off by default
     desired = Path(cfg.desired_dir)
     desired.mkdir()
     missing = tmp_path / "srv" / "db"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from controller import security
 from controller.config import parse_config
 from controller.errors import ConfigError
 from controller.interpolate import port_env
@@ -143,7 +144,9 @@ def test_placement_blocks_a_fly_remap_and_says_where_fly_came_from() -> None:
 
 
 def test_a_spec_stage1_with_its_own_network_lifts_the_fly_rule() -> None:
-    result = placed(web(18090, stage1=HOST_PATH))  # rkt's default is fly, this task is not
+    # rkt's default is fly, this task is not (a spec's stage1 must be allowed by policy)
+    allowed = security.WorkloadPolicy(allowed_stage1=(HOST_PATH,))
+    result = placed(web(18090, stage1=HOST_PATH), policy=allowed)
     assert result.blocked == {}
     env = port_env(result.bindings["web"])
     assert (env["RKTCTL_PORT_http"], env["RKTCTL_HOST_PORT_http"]) == ("8080", "18090")
