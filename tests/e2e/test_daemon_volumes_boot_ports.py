@@ -81,7 +81,7 @@ def test_a_missing_absolute_host_path_blocks_the_task_before_rkt(
     h: Harness, tmp_path: Path
 ) -> None:
     missing = tmp_path / "srv" / "missing"
-    h.start()
+    h.start(volumes_enabled=True)  # absolute host paths are off by default
     volumes = f'    volumes: ["{missing}:/data"]\n'
     text = h.manifest("abs").replace("  kill_timeout:", volumes + "  kill_timeout:")
     h.write_manifest("abs.yaml", text)
