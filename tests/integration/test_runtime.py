@@ -164,9 +164,25 @@ def alive(pid: int) -> bool:
 
 
 def run_task(cli: RktCli, task: TaskSpec) -> PodUUID:
+    """Prepare and run `task`; return once the pod has booted (or already ended).
+
+    A pod reads `running` before its stage1 has written the pid (~1 s on the host
+    stage1), and `stop` in that window raises PodStarting (a deferral, tested apart).
+    """
     uuid = cli.prepare(task)
     cli.run_prepared(task, uuid)
+    wait_booted(cli, uuid)
     return uuid
+
+
+def wait_booted(cli: RktCli, uuid: PodUUID) -> None:
+    """Wait until pod `uuid` has its pid (stage1 booted), or no longer runs."""
+
+    def booted() -> bool:
+        pod = cli.status(uuid)
+        return pod is None or pod.state is not PodState.RUNNING or pod.started_at is not None
+
+    wait_for(booted, what=f"pod {uuid} past its boot window")
 
 
 def state_of(cli: RktCli, uuid: PodUUID) -> PodState | None:
@@ -237,6 +253,7 @@ def test_prepared_running_stopped_removed(
 
     rkt_cli.run_prepared(task, uuid)
     assert state_of(rkt_cli, uuid) is PodState.RUNNING
+    wait_booted(rkt_cli, uuid)
     assert isinstance(rkt_cli.launcher, DetachedLauncher)
     pid = rkt_cli.launcher.pids()[uuid]
     assert alive(pid)
@@ -516,7 +533,9 @@ def test_rkt_processes_get_the_scrubbed_env(
         "SECRET_FROM_CONTROLLER": "x",
     }
     cli = make_rkt_cli(environ=environ)
-    uuid = run_task(cli, spec())
+    task = spec()
+    uuid = cli.prepare(task)
+    cli.run_prepared(task, uuid)  # the launched rkt process is read at once, while it runs
     assert isinstance(cli.launcher, DetachedLauncher)
     pid = cli.launcher.pids()[uuid]
     env = dict(
@@ -530,6 +549,7 @@ def test_rkt_processes_get_the_scrubbed_env(
         env
     )
     assert env["PATH"].endswith(clean_env(environ)["PATH"])  # a shim may prepend
+    wait_booted(cli, uuid)
     cli.stop(uuid, kill_timeout_s=10)
 
 
