@@ -418,7 +418,10 @@ class RktCli:
                     )
                 return
             code = self._launcher_exit(uuid)
-            if code is not None:
+            if code is not None and self._still_prepared(uuid):
+                # Looked at again: an app that exits at once can run and end, with its
+                # `rkt run-prepared`, between the status above and this check. Then the
+                # pod ran and the loop's top reports it; only a pod still prepared failed.
                 raise LaunchError(
                     f"rkt run-prepared for pod {uuid} of task {spec.name} exited {code} "
                     f"before the pod ran{self._log_tail(log_path)}"
@@ -600,6 +603,10 @@ class RktCli:
             if self._clock() >= deadline:
                 return False
             self._sleep(self.poll_interval_s)
+
+    def _still_prepared(self, uuid: PodUUID) -> bool:
+        pod = self.status(uuid)
+        return pod is None or pod.state is PodState.PREPARED
 
     def _reap(self) -> None:
         if isinstance(self.launcher, ReapingLauncher):

@@ -21,6 +21,8 @@ from controller.model import PassResult, PodUUID, Reason, Remove, TaskName
 from controller.reconcile import Reconciler
 from controller.runtime import DetachedLauncher, RktCli, SystemdRunLauncher, pod_log_path
 from tests.e2e.harness import manifest_yaml, wait_for
+from tests.factories import task
+from tests.fakes import fakerkt
 from tests.integration.conftest import fake_rkt_run
 
 UUID = PodUUID("0123abcd-0000-4000-8000-000000000001")
@@ -203,3 +205,21 @@ def test_a_finished_pod_that_stays_is_captured_once(
         second = reconciler.run_pass("resync")
     assert second.terminations == {}
     assert not [e for e in logs if e["event"] == "pod_exited"]
+
+
+def test_a_pod_that_ran_and_ended_before_the_launcher_was_looked_at_is_no_failed_launch(
+    rkt_cli: RktCli, rkt_dir: Path
+) -> None:
+    """The race `reconcile --once` hit under load: `rkt status` said prepared, then the app
+    ran and exited 3 and its `rkt run-prepared` too, all before rktctl looked at the
+    launcher. The pod ran: rkt's record of it decides, not the order of the polls."""
+    spec = task("crashy", command="/bin/sh", args=("-c", "exit 3"))
+    uuid = rkt_cli.prepare(spec)
+    prepared = fake_rkt_run(rkt_dir, "status", "--format=json", uuid).stdout
+    # The first status (the check before launching) is real; the second answers with the
+    # prepared snapshot, late enough for the pod and its launcher to be gone already.
+    fakerkt.add_fault(
+        rkt_dir, cmd="status", match=uuid, skip=1, times=1, delay_s=1.0, stdout=prepared
+    )
+    rkt_cli.run_prepared(spec, uuid)  # returns: the pod ran
+    assert rkt_cli.status(uuid).exit_code == 3  # type: ignore[union-attr]
