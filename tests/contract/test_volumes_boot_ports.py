@@ -183,7 +183,10 @@ def test_port_is_forwarded_with_an_own_network_and_ignored_by_fly(
         wait_for(lambda: http_answer(app_port), what=f"the app on host port {app_port}")
         assert http_answer(host_port) is None
     else:
-        wait_for(lambda: http_answer(host_port), what=f"host port {host_port} forwarded")
+        # Generous: a host pod boots systemd before httpd runs, slow on a loaded 2-CPU machine.
+        wait_for(
+            lambda: http_answer(host_port), timeout=60, what=f"host port {host_port} forwarded"
+        )
 
 
 def test_the_fake_fly_flavor_forwards_nothing(
