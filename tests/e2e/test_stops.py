@@ -18,7 +18,14 @@ pytestmark = pytest.mark.e2e
 
 
 def _one_running(h: Harness, task: str) -> dict[str, Any]:
-    pods = wait_for(lambda: h.running(task), timeout=30, what=f"a running pod of {task}")
+    """The task's one running pod, once booted: a real host pod reads `running` about a
+    second before its pid file (`started_at`), and a host pod that fails to boot on a
+    loaded machine ends by itself, which would pass for what the test asserts."""
+    pods = wait_for(
+        lambda: [p for p in h.running(task) if p.get("started_at")],
+        timeout=30,
+        what=f"a booted running pod of {task}",
+    )
     assert len(pods) == 1, pods
     return pods[0]
 
