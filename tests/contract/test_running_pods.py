@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.contract.rktcli import Rkt
+from tests.e2e.harness import wait_for
 
 T = TypeVar("T")
 STAMPS = (
@@ -24,17 +24,6 @@ STAMPS = (
     "--user-label=rktctl.io/managed-by=rktctl",
 )
 IGNORES_TERM = 'trap "" TERM; while :; do sleep 0.1; done'
-
-
-def wait_for(predicate: Callable[[], T], *, timeout: float = 30.0, what: str = "it") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value {value!r}")
-        time.sleep(0.05)
 
 
 def pod(rkt: Rkt, uuid: str) -> dict[str, Any] | None:
