@@ -22,7 +22,7 @@ from controller.errors import RktctlError
 
 if TYPE_CHECKING:
     from controller.config import Config
-    from controller.manifest import Problem
+    from controller.manifests import Problem
     from controller.model import PassReport
 
 EXIT_OK = 0
@@ -482,14 +482,14 @@ class _FileResult:
 
 
 def _problem(message: str) -> Problem:
-    from controller.manifest import Problem
+    from controller.manifests import Problem
 
     return Problem(None, "", message)
 
 
 def _validate_files(paths: Sequence[Path]) -> list[_FileResult]:
     """Parse each file; then mark every file of a task name declared more than once."""
-    from controller import manifest
+    from controller import manifests
     from controller.fsio import read_manifest_bytes
     from controller.model import TaskName
 
@@ -498,25 +498,25 @@ def _validate_files(paths: Sequence[Path]) -> list[_FileResult]:
         result = _FileResult(path=str(path))
         results.append(result)
         try:
-            data = read_manifest_bytes(path, limit=manifest.MAX_BYTES)
+            data = read_manifest_bytes(path, limit=manifests.MAX_BYTES)
         except OSError as exc:
-            result.errors.append(manifest.Problem(None, "", f"cannot read: {exc}"))
+            result.errors.append(manifests.Problem(None, "", f"cannot read: {exc}"))
             continue
         try:
-            spec = manifest.parse_manifest(data, source=result.path)
-        except manifest.ManifestInvalidError as exc:
-            result.task = manifest.guess_name(data)
+            spec = manifests.parse_manifest(data, source=result.path)
+        except manifests.ManifestInvalidError as exc:
+            result.task = manifests.guess_name(data)
             result.errors.extend(exc.problems)
         else:
             result.valid, result.task, result.spec_hash = True, spec.name, spec.spec_hash
-    duplicates = manifest.duplicate_names(
+    duplicates = manifests.duplicate_names(
         (r.path, TaskName(r.task) if r.task else None) for r in results
     )
     for result in results:
         if result.task is not None and result.task in duplicates:
             others = ", ".join(s for s in duplicates[TaskName(result.task)] if s != result.path)
             result.errors.append(
-                manifest.Problem(
+                manifests.Problem(
                     None,
                     "metadata.name",
                     f'task "{result.task}" is also declared in {others}; task names must be '

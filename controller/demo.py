@@ -202,13 +202,13 @@ class _Demo:
         Real rkt refuses a host path that does not exist; the moved absolute ones and
         the tasks' relative (per-task) ones start empty.
         """
-        from controller import manifest, rktargs
+        from controller import manifests, rktargs
         from controller.config import load_config
         from controller.runtime import argv_options
 
         data_dir = argv_options(load_config(str(self.config))).task_data_dir
         for path in sorted(self.desired.glob("*.yaml")):
-            spec = manifest.parse_manifest(path.read_bytes(), source=str(path))
+            spec = manifests.parse_manifest(path.read_bytes(), source=str(path))
             for volume in spec.volumes:
                 if "${" not in volume.host:  # variables are resolved only at start time
                     host = rktargs.host_path(spec.name, volume, data_dir)

@@ -354,7 +354,7 @@ class Plan:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DesiredState:
-    """Everything the desired directory says, parsed (see `manifest.build_desired`)."""
+    """Everything the desired directory says, parsed (see `manifests.build_desired`)."""
 
     tasks: Mapping[TaskName, TaskSpec | Invalid] = field(default_factory=dict)
     """Each task name declared by exactly one manifest, valid or not."""

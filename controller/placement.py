@@ -17,7 +17,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from controller import constraints, interpolate, ports, rktargs, security
-from controller.manifest import compute_spec_hash
+from controller.manifests import compute_spec_hash
 from controller.model import DEFAULT_STAGE1_FLAVOR, DesiredState, SpecHash, TaskName, TaskSpec
 
 UNMAPPED_NETS = (("host",), ("none",))
@@ -78,7 +78,7 @@ def place(
     default stage1 and `default_stage1_flavor` the flavor of rkt's own default (a task's
     `spec.stage1` wins over both): on fly, ports are published only where the app
     listens (`ports.fly_problems`). `hasher` defaults to
-    `manifest.compute_spec_hash`. Running tasks are admitted first, so a new task
+    `manifests.compute_spec_hash`. Running tasks are admitted first, so a new task
     never pushes out a running one. A resolved spec that `policy` (default: the safe
     defaults of `security.WorkloadPolicy`) does not allow is blocked with the reasons.
     Deterministic: same inputs, same Placement.

@@ -45,7 +45,7 @@ from typing import Any
 
 import structlog
 
-from controller import backoff, manifest, nodeinfo, placement, podlogs, rktargs, security, volumes
+from controller import backoff, manifests, nodeinfo, placement, podlogs, rktargs, security, volumes
 from controller.actuate import ActContext, ActionQueue, TaskExtras, apply, kill_timeout_of, run_task
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
@@ -189,7 +189,7 @@ class ManifestCache:
             del self._files[gone]
         for gone in set(self._unreadable) - seen:
             del self._unreadable[gone]
-        desired = manifest.build_desired(
+        desired = manifests.build_desired(
             files,
             ignored=[str(p) for p in listing.ignored],
             dir_missing=listing.missing,
@@ -208,7 +208,7 @@ class ManifestCache:
             if cached is not None and not cached.racy and cached.stat_key == stat_key(st):
                 return cached.data
             try:
-                data, after = read_manifest(path, limit=manifest.MAX_BYTES, expect=st)
+                data, after = read_manifest(path, limit=manifests.MAX_BYTES, expect=st)
             except FileNotFoundError:
                 if not path.is_symlink() and not path.exists():
                     raise
@@ -226,11 +226,11 @@ class ManifestCache:
     def _parse(self, data: bytes, source: str) -> TaskSpec:
         if source in self._unreadable:
             raise ManifestError(source, [self._unreadable[source]])
-        key = (source, manifest.content_hash(data))
+        key = (source, manifests.content_hash(data))
         hit = self._parsed.get(key)
         if hit is None:
             try:
-                hit = manifest.parse_manifest(data, source=source)
+                hit = manifests.parse_manifest(data, source=source)
             except ManifestError as exc:
                 hit = exc
             if len(self._parsed) > 4 * max(len(self._files), 256):

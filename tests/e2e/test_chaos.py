@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from controller.manifest import parse_manifest
+from controller.manifests import parse_manifest
 from tests.e2e.harness import Harness, WaitTimeout, pod_task, wait_for
 
 pytestmark = pytest.mark.e2e

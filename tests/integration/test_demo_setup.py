@@ -14,7 +14,7 @@ import yaml
 
 from controller import aci
 from controller.demosetup import DEFAULT_FAKE, adapt_manifest, check_rkt
-from controller.manifest import parse_manifest
+from controller.manifests import parse_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "desired").glob("*.yaml"))

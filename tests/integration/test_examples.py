@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.manifest import parse_manifest
+from controller.manifests import parse_manifest
 from controller.model import RestartPolicy
 from controller.resources import load_schema
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from controller import cli
-from controller.manifest import MAX_BYTES
+from controller.manifests import MAX_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "invalid"

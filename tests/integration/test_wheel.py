@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.manifest import parse_manifest
+from controller.manifests import parse_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "desired" / "web.yaml"
@@ -81,13 +81,13 @@ def test_validation_works_from_the_installed_copy(
     script = textwrap.dedent(
         """
         import json, sys
-        import controller, controller.manifest as manifest
+        import controller, controller.manifests as manifests
         from controller.resources import load_schema
         schema = load_schema("task.schema.json")
-        spec = manifest.parse_manifest(open("web.yaml", "rb").read(), source="web.yaml")
+        spec = manifests.parse_manifest(open("web.yaml", "rb").read(), source="web.yaml")
         try:
-            manifest.parse_manifest(b"apiVersion: rktctl.io/v1\\nkind: Tsk\\n", source="x")
-        except manifest.ManifestError as exc:
+            manifests.parse_manifest(b"apiVersion: rktctl.io/v1\\nkind: Tsk\\n", source="x")
+        except manifests.ManifestInvalidError as exc:
             errors = list(exc.messages)
         print(json.dumps({"package": controller.__file__, "title": schema["title"],
                           "hash": spec.spec_hash, "errors": errors}))

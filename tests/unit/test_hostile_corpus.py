@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.manifest import EXCERPT_CHARS, ManifestInvalidError, parse_manifest
+from controller.manifests import ManifestInvalidError, parse_manifest
+from controller.manifests.problems import EXCERPT_CHARS
 from controller.model import PodUUID
 from controller.rktargs import ArgvOptions, prepare_argv, run_prepared_argv
 from tests.argvcheck import foreign_flags

@@ -1,4 +1,4 @@
-"""Unit tests of manifest.py: loading, validation, conversion, spec hash, desired set.
+"""Unit tests of the manifests package: loading, validation, conversion, spec hash, desired set.
 
 The invalid corpus lives in tests/data/invalid (one file per mistake, expectations in
 its expected.json); every other case is a table here. Pure: no files are written.
@@ -17,24 +17,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.errors import ManifestError
-from controller.manifest import (
+from controller.manifests import (
     MAX_BYTES,
-    MAX_DEPTH,
     ManifestInvalidError,
     Problem,
     build_desired,
     compute_spec_hash,
     content_hash,
     duplicate_names,
-    format_memory,
-    format_path,
     guess_name,
-    iter_variables,
-    parse_cpu,
-    parse_duration,
     parse_manifest,
-    parse_memory,
 )
+from controller.manifests.problems import format_path
+from controller.manifests.quantities import format_memory, parse_cpu, parse_duration, parse_memory
+from controller.manifests.variables import iter_variables
+from controller.manifests.yamlload import MAX_DEPTH
 from controller.model import (
     Constraint,
     DesiredState,

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from controller.manifest import compute_spec_hash, parse_manifest
+from controller.manifests import compute_spec_hash, parse_manifest
 from controller.model import (
     Constraint,
     DesiredState,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.manifest import parse_manifest
+from controller.manifests import parse_manifest
 
 DESIRED = Path(__file__).resolve().parents[2] / "desired"
 
