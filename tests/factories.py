@@ -10,7 +10,7 @@ realistic defaults; pass keyword overrides for the fields a test is about:
     want = desired(spec, invalid("db", "db.yaml: at 'image': required"))
 
 `spec_hash` here is a fake (sha256 over the fields' repr) so tests never depend
-on `manifest.py`; it is stable across runs and changes whenever a field that
+on `controller.manifests`; it is stable across runs and changes whenever a field that
 affects the pod changes (`source` and `labels` do not count, as in the real one).
 Pod UUIDs come from a module counter: unique within a run, never random.
 """
@@ -65,7 +65,7 @@ def _fields(value: object) -> dict[str, object]:
 
 
 def fake_spec_hash(spec: TaskSpec) -> SpecHash:
-    """Return a deterministic stand-in for `manifest.spec_hash` of `spec`."""
+    """Return a deterministic stand-in for `manifests.compute_spec_hash` of `spec`."""
     parts = {k: v for k, v in _fields(spec).items() if k not in _UNHASHED_FIELDS}
     return SpecHash(hashlib.sha256(repr(_canonical(parts)).encode()).hexdigest())
 

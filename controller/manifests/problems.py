@@ -75,14 +75,14 @@ def quote(text: str) -> str:
 
 
 def quote_key(text: str) -> str:
-    """Like `_q`, in the 'single quotes' style messages use for keys and names."""
+    """Like `quote`, in the 'single quotes' style messages use for keys and names."""
     if len(text) <= EXCERPT_CHARS:
         return repr(text)
     return f"{text[:EXCERPT_CHARS]!r}... ({len(text)} characters)"
 
 
 def clip(text: str) -> str:
-    """Like `_q` without the quotes, for words shown inside other syntax (`${...}`, tags)."""
+    """Like `quote` without the quotes, for words shown inside other syntax (`${...}`, tags)."""
     return quote(text)[1:-1] if len(text) <= EXCERPT_CHARS else quote(text)
 
 
@@ -95,6 +95,7 @@ class FatalError(Exception):
 
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:
+    """The suffix `; did you mean 'x'?` for the closest of `choices`, or nothing."""
     close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -111,6 +112,7 @@ def kind_of(value: object) -> str:
 
 
 def describe(value: object) -> str:
+    """A value for a message, shown (cut to EXCERPT_CHARS): `the number 8080`."""
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
@@ -127,6 +129,7 @@ def describe(value: object) -> str:
 
 
 def show(value: object) -> str:
+    """A value as a manifest would write it: strings quoted, booleans lowercase."""
     if isinstance(value, str):
         return quote(value)
     if isinstance(value, bool):
