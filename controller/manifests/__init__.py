@@ -4,6 +4,7 @@ PURE. A file goes through one module per stage, imports pointing one way only (a
 import-linter contract in .importlinter holds it):
 
     yamlload  bytes -> plain values + line index (size, UTF-8, duplicates, tags, bombs)
+              (yamlscalars: which scalar tags are allowed and what they read as)
     schema    schemas/task.schema.json through jsonschema, errors worded for people
     rules     what JSON Schema cannot say (one function per rule, listed in RULES)
     spec      TaskSpec with defaults and its spec hash; parse_manifest runs the stages

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import yaml
-from yaml.constructor import SafeConstructor
-from yaml.resolver import Resolver
 
 from controller.manifests.problems import (
     EXCERPT_CHARS,
@@ -28,6 +26,16 @@ from controller.manifests.problems import (
     format_path,
     quote,
     quote_key,
+)
+from controller.manifests.yamlscalars import (
+    COLLECTION_TAGS,
+    IMPLICIT_FIRST,
+    MERGE_TAG,
+    STR_TAG,
+    construct,
+    event_line,
+    scalar_tag,
+    tag_message,
 )
 
 try:  # libyaml is ~20x faster; the pure-Python parser yields the same events.
@@ -45,13 +53,6 @@ MAX_NODES: Final = 20_000
 """Values in a file after alias expansion (a billion-laughs file expands to 10^9)."""
 
 
-_TAG = "tag:yaml.org,2002:"
-_ALLOWED_SCALAR_TAGS: Final = frozenset(
-    _TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")
-)
-_COLLECTION_TAGS: Final = frozenset({None, "!", _TAG + "map", _TAG + "seq"})
-_RESOLVER = Resolver()
-_CONSTRUCTOR = SafeConstructor()
 _MISSING: Any = object()
 
 
@@ -161,7 +162,7 @@ def load(text: str) -> tuple[object, LineIndex, list[Problem]]:
                 if documents > 1:
                     raise FatalError(
                         Problem(
-                            _line(event),
+                            event_line(event),
                             "",
                             "a second YAML document starts here; a manifest holds exactly one "
                             "task, so put each task in its own file",
@@ -184,7 +185,7 @@ def load(text: str) -> tuple[object, LineIndex, list[Problem]]:
                         and event.tag is None
                         and (
                             not event.implicit[0]
-                            or (event.value and event.value[0] not in _IMPLICIT_FIRST)
+                            or (event.value and event.value[0] not in IMPLICIT_FIRST)
                         )
                     ):
                         key = event.value
@@ -200,7 +201,7 @@ def load(text: str) -> tuple[object, LineIndex, list[Problem]]:
                     continue
                 if parent is None:
                     path: Path = ()
-                    lines[path] = _line(event)
+                    lines[path] = event_line(event)
                 elif parent.key_path is not None:
                     path = parent.key_path
                 else:
@@ -214,7 +215,7 @@ def load(text: str) -> tuple[object, LineIndex, list[Problem]]:
                         tag is None
                         and (
                             not event.implicit[0]
-                            or (event.value and event.value[0] not in _IMPLICIT_FIRST)
+                            or (event.value and event.value[0] not in IMPLICIT_FIRST)
                         )
                     ):
                         value = event.value  # a string for sure: skip the resolver
@@ -230,7 +231,7 @@ def load(text: str) -> tuple[object, LineIndex, list[Problem]]:
                     if aliases > MAX_ALIASES:
                         raise FatalError(
                             Problem(
-                                _line(event),
+                                event_line(event),
                                 format_path(path),
                                 f"more than {MAX_ALIASES} YAML aliases; write the values out",
                             )
@@ -240,7 +241,7 @@ def load(text: str) -> tuple[object, LineIndex, list[Problem]]:
                     stack.append(parent)
                     continue
                 if total > MAX_NODES:
-                    raise FatalError(_bomb(_line(event), path))
+                    raise FatalError(_bomb(event_line(event), path))
             if parent is None:
                 root = value
             else:
@@ -284,7 +285,7 @@ def _alias(
     if anchor not in anchors:
         raise FatalError(
             Problem(
-                _line(event),
+                event_line(event),
                 format_path(path),
                 f"alias *{clip(anchor)} refers to no complete anchor &{clip(anchor)} "
                 "(undefined, or it refers to a node that contains it)",
@@ -295,12 +296,12 @@ def _alias(
 
 def _open(event: yaml.Event, kind: int, path: Path, depth: int) -> _Frame:
     tag = getattr(event, "tag", None)
-    if tag not in _COLLECTION_TAGS:
-        raise FatalError(Problem(_line(event), format_path(path), _tag_message(str(tag))))
+    if tag not in COLLECTION_TAGS:
+        raise FatalError(Problem(event_line(event), format_path(path), tag_message(str(tag))))
     if depth >= MAX_DEPTH:
         raise FatalError(
             Problem(
-                _line(event),
+                event_line(event),
                 format_path(path),
                 f"nested deeper than {MAX_DEPTH} levels; a manifest needs about 5",
             )
@@ -309,11 +310,6 @@ def _open(event: yaml.Event, kind: int, path: Path, depth: int) -> _Frame:
     if kind == _MAPPING:
         return _Frame(path=path, anchor=anchor, mapping={})
     return _Frame(path=path, anchor=anchor, items=[])
-
-
-def _line(event: yaml.Event) -> int:
-    mark = event.start_mark
-    return 0 if mark is None else mark.line + 1
 
 
 def _bomb(line: int, path: Path) -> Problem:
@@ -331,27 +327,27 @@ def _read_key(
     if not isinstance(event, yaml.ScalarEvent):
         raise FatalError(
             Problem(
-                _line(event),
+                event_line(event),
                 format_path(parent.path),
                 "a mapping key must be a plain string, not a list, map or alias",
             )
         )
-    tag = _scalar_tag(event)
+    tag = scalar_tag(event)
     key = event.value
-    if tag != _STR_TAG:
-        if tag == _MERGE_TAG:
+    if tag != STR_TAG:
+        if tag == MERGE_TAG:
             raise FatalError(
                 Problem(
-                    _line(event),
+                    event_line(event),
                     format_path(parent.path),
                     "YAML merge keys ('<<') are not supported; write the keys out",
                 )
             )
-        value = _construct(event, tag, parent.path)
+        value = construct(event, tag, parent.path)
         if not isinstance(value, str):
             problems.append(
                 Problem(
-                    _line(event),
+                    event_line(event),
                     format_path((*parent.path, key)),
                     f"key {clip(key)} is read as {describe(value)}; quote it: {quote(key)}",
                 )
@@ -362,14 +358,14 @@ def _read_key(
     if (parent.mapping is not None and key in parent.mapping) or path in index.lines:
         _duplicate(event, key, path, index, problems)
     else:
-        index.lines[path] = _line(event)
+        index.lines[path] = event_line(event)
     return key, path
 
 
 def _duplicate(
     event: yaml.Event, key: str, path: Path, index: LineIndex, problems: list[Problem]
 ) -> None:
-    line = _line(event)
+    line = event_line(event)
     first = index.lines.get(path)
     problems.append(
         Problem(
@@ -381,56 +377,11 @@ def _duplicate(
     )
 
 
-_STR_TAG: Final = _TAG + "str"
-_MERGE_TAG: Final = _TAG + "merge"
-# First characters for which YAML 1.1 may read a plain scalar as something other than a
-# string (digits, signs, y/n/t/f/o for booleans, ~ for null, ...): others skip the resolver.
-_IMPLICIT_FIRST: Final = frozenset(k for k in Resolver.yaml_implicit_resolvers if k)
-
-
-def _scalar_tag(event: yaml.ScalarEvent) -> str:
-    explicit = event.tag
-    if explicit is None:
-        if not event.implicit[0]:  # quoted
-            return _STR_TAG
-        value = event.value
-        if value and value[0] not in _IMPLICIT_FIRST:
-            return _STR_TAG
-        resolved: str = _RESOLVER.resolve(  # type: ignore[no-untyped-call]
-            yaml.ScalarNode, value, (True, False)
-        )
-        return resolved
-    if explicit == "!":
-        return _STR_TAG
-    return explicit
-
-
-def _construct(event: yaml.ScalarEvent, tag: str, path: Path) -> object:
-    if tag not in _ALLOWED_SCALAR_TAGS:
-        raise FatalError(Problem(_line(event), format_path(path), _tag_message(tag)))
-    node = yaml.ScalarNode(tag, event.value, style=event.style)
-    try:
-        return SafeConstructor.yaml_constructors[tag](_CONSTRUCTOR, node)
-    except (ValueError, TypeError, yaml.YAMLError):
-        raise FatalError(
-            Problem(
-                _line(event),
-                format_path(path),
-                f"{quote(event.value)} cannot be read as {tag.replace(_TAG, '!!')}",
-            )
-        ) from None
-
-
 def _read_scalar(event: yaml.ScalarEvent, path: Path, index: LineIndex) -> object:
-    tag = _scalar_tag(event)
-    if tag == _STR_TAG:
+    tag = scalar_tag(event)
+    if tag == STR_TAG:
         return event.value
-    value = _construct(event, tag, path)
+    value = construct(event, tag, path)
     if not isinstance(value, str):
         index.raw[path] = event.value
     return value
-
-
-def _tag_message(tag: str) -> str:
-    short = clip(tag.replace(_TAG, "!!"))
-    return f"YAML tag {short} is not allowed in a manifest; remove it"
