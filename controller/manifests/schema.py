@@ -19,7 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, Final
 
-from jsonschema import Draft202012Validator, ValidationError, validators
+import jsonschema
+from jsonschema import ValidationError
 from jsonschema.protocols import Validator
 
 from controller.manifests.problems import (
@@ -63,8 +64,8 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 def validator() -> Validator:
     """The task schema's validator, built once per process."""
     schema = load_schema(SCHEMA_NAME)
-    cls = validators.extend(  # type: ignore[no-untyped-call]
-        Draft202012Validator, {"pattern": _ecma_pattern}
+    cls = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        jsonschema.Draft202012Validator, {"pattern": _ecma_pattern}
     )
     built: Validator = cls(schema)
     return built
