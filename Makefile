@@ -42,8 +42,11 @@ STAGE1 ?=
 demo: $(STAMP)
 	$(RUN) $(VENV)/bin/python -m controller.demo $(if $(RKT),--rkt '$(RKT)') $(if $(STAGE1),--stage1 '$(STAGE1)')
 
+# Tests mostly wait on processes, so more workers than cores pays; each real stage1's
+# tests stay on one worker (tests/conftest.py), so real pods never boot two at a time.
+TEST_WORKERS ?= 4
 test: $(STAMP)
-	$(RUN) $(VENV)/bin/python -m pytest -q
+	$(RUN) $(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # Regenerate the lock after changing a dependency or a range in pyproject.toml, or to take
 # newer releases on purpose (then run `make test` and commit the lock with the reason).

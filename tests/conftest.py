@@ -41,5 +41,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and str(callspec.params.get("backend", "")).startswith("real-"):
+        name = str(callspec.params.get("backend", "")) if callspec is not None else ""
+        if name.startswith("real-"):
             item.add_marker(pytest.mark.real_rkt)
+            # Under `-n N --dist loadgroup` (make test) each real stage1's tests run one
+            # at a time on a worker of their own: two real pods of one stage1 booting at
+            # once on 2 cores is the load that made the host stage1's races show, while
+            # the fake's tests (mostly waiting) share the other workers.
+            item.add_marker(pytest.mark.xdist_group(name))

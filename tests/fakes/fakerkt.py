@@ -3385,12 +3385,21 @@ def _signal_pod(pod: Pod, force: bool) -> bool:
         name = "pid" if pod.fake_info().get("flavor") == "fly" else "ppid"
         sys.stderr.write(f"error reading pid: open {name}: no such file or directory\n")
         return False
+    killed_first = False
+    if force and pod.fake_info().get("flavor") == "fly":
+        # fly: the app is the rkt process, so SIGKILL ends it before it can see its
+        # children die and exit with a code of its own (a race on a loaded machine).
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+            killed_first = True
     if force:
         # Like a forced container kill: the whole app, not just the supervisor.
         apps = read_json(pod.file("fake-apps.json"))
         for group in apps.get("pgids", []) if isinstance(apps, dict) else []:
             with contextlib.suppress(OSError, ValueError):
                 os.killpg(int(group), signum)
+    if killed_first:
+        return True
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
