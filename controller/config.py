@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller import extraargs
 from controller.errors import ConfigError
 from controller.model import DEFAULT_STAGE1_FLAVOR, RKT_INSECURE_OPTIONS, STAGE1_FLAVORS, frozen_map
 
 DEFAULT_CONFIG_PATH = "/etc/rktctl/config.toml"
 ENV_PREFIX = "RKTCTL_"
 LAUNCHERS = ("detached", "systemd-run")
+MODES = ("enforce", "report-only")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 INSECURE_WORDS = RKT_INSECURE_OPTIONS
@@ -78,6 +80,12 @@ class Config:
     allowed_stage1: tuple[str, ...] = ()
     """`stage1` values a manifest may name (the stage1 runs as root on the host). Empty:
     a manifest may not choose its stage1; the config's `stage1` applies."""
+    allowed_extra_args: tuple[str, ...] = ()
+    """Privileged `extra_args` flags a manifest may pass: caps-retain, seccomp, ipc,
+    oom-score-adj (each weakens the container). Empty: none; other flags need nothing."""
+    mode: str = "enforce"
+    """`enforce`, or `report-only`: plan and write status and metrics for every task but
+    run no rkt command that changes a pod (Argo CD without auto-sync)."""
     resync_interval_s: float = 30.0
     """Full reconcile pass at least this often, whatever the watcher saw."""
     debounce_s: float = 0.1
@@ -330,6 +338,8 @@ def _check(cfg: Config) -> list[str]:
     problems: list[str] = []
     if cfg.launcher not in LAUNCHERS:
         problems.append(f"launcher: {cfg.launcher!r} is not one of {', '.join(LAUNCHERS)}")
+    if cfg.mode not in MODES:
+        problems.append(f"mode: {cfg.mode!r} is not one of {', '.join(MODES)}")
     if cfg.log_level not in LOG_LEVELS:
         problems.append(f"log_level: {cfg.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     if cfg.default_stage1_flavor not in STAGE1_FLAVORS:
@@ -346,6 +356,12 @@ def _check(cfg: Config) -> list[str]:
                 f"{key}: unknown option(s) {', '.join(bad_words)}; "
                 f"rkt accepts {', '.join(INSECURE_WORDS)}"
             )
+    unknown_flags = [f for f in cfg.allowed_extra_args if f not in extraargs.PRIVILEGED]
+    if unknown_flags:
+        problems.append(
+            f"allowed_extra_args: {', '.join(unknown_flags)} not gated; list flag names "
+            f"without dashes, from {', '.join(sorted(extraargs.PRIVILEGED))}"
+        )
     for prefix in cfg.allowed_volume_prefixes:
         if not prefix.startswith("/") or ".." in prefix.split("/"):
             problems.append(

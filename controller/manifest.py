@@ -29,6 +29,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from controller import extraargs
 from controller.errors import ManifestError
 from controller.model import (
     API_VERSION,
@@ -1152,6 +1153,8 @@ class _Logic:
         self.stage1()
         self.update_order()
         self.variables()
+        for path, message in extraargs.manifest_problems(self.data):
+            self.add(path, message)
         return self.problems
 
     def argv_words(self) -> None:
@@ -1576,6 +1579,8 @@ def _to_spec(data: dict[str, Any], source: str) -> TaskSpec:
         ),
         stage1=spec.get("stage1"),
         update_order=UpdateOrder(spec.get("update", {}).get("order", UpdateOrder.STOP_FIRST)),
+        suspend=spec.get("suspend", False),
+        **extraargs.spec_fields(spec),
     )
     return dataclasses.replace(built, spec_hash=compute_spec_hash(built))
 
@@ -1707,6 +1712,7 @@ def compute_spec_hash(spec: TaskSpec) -> SpecHash:
         "constraints": [[c.attribute, c.operator, c.value] for c in spec.constraints],
         "stage1": spec.stage1,
         "update_order": str(spec.update_order),
+        **extraargs.hash_fields(spec.extra_prepare_args, spec.extra_run_args),
     }
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -45,7 +45,17 @@ from typing import Any
 
 import structlog
 
-from controller import backoff, manifest, nodeinfo, placement, podlogs, rktargs, security, volumes
+from controller import (
+    backoff,
+    manifest,
+    nodeinfo,
+    placement,
+    podlogs,
+    rktargs,
+    security,
+    suspend,
+    volumes,
+)
 from controller.actuate import ActContext, ActionQueue, TaskExtras, apply, kill_timeout_of, run_task
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
@@ -388,6 +398,12 @@ class Reconciler:
                     max_delete_fraction=self.cfg.max_delete_fraction,
                     allow_empty=self.cfg.allow_empty,
                 ),
+            )
+            # spec.suspend / mode = report-only: planned and reported, never acted on.
+            the_plan = suspend.withhold(
+                the_plan,
+                suspend.suspended_tasks(planned_desired.tasks),
+                report_only=self.cfg.mode == suspend.REPORT_ONLY,
             )
             force: frozenset[PodUUID] = frozenset()
             if not dry_run:
@@ -964,6 +980,7 @@ def workload_policy(cfg: Config) -> security.WorkloadPolicy:
         allowed_insecure_options=cfg.allowed_insecure_options,
         allow_root_user=cfg.allow_root_user,
         allowed_stage1=cfg.allowed_stage1,
+        allowed_extra_args=cfg.allowed_extra_args,
     )
 
 
@@ -1046,7 +1063,8 @@ def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
     """
     placed = reconciler.last_placement
     steps: list[dict[str, Any]] = []
-    for action in report.plan.actions:
+    withheld = frozenset(id(a) for a in report.plan.withheld)
+    for action in (*report.plan.actions, *report.plan.withheld):
         spec = report.desired.tasks.get(action.task)
         if placed is not None and action.task in placed.specs:
             spec = placed.specs[action.task]
@@ -1088,6 +1106,8 @@ def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
                 # env values may be secrets: only their keys are shown
                 "argv": [list(rktargs.redact_argv(a)) for a in argv],
                 "error": error,
+                # spec.suspend / report-only: rktctl reports this step but will not run it
+                "suspended": id(action) in withheld,
             }
         )
     return steps

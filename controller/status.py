@@ -75,6 +75,7 @@ class TaskPhase(StrEnum):
     INVALID = "Invalid"
     BLOCKED = "Blocked"
     HELD = "Held"
+    SUSPENDED = "Suspended"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -382,6 +383,10 @@ def _decide(facts: _Facts) -> _Verdict:
         if shown is not None and shown.state in LIVE_STATES:
             msg += f" (pod {_short(shown.uuid)} keeps running the last good spec)"
         return _verdict(TaskPhase.INVALID, "InvalidSpec", msg, pod, stalled="True")
+    paused = next((h for h in facts.holds if h.reason == HoldReason.SUSPENDED), None)
+    if paused is not None:  # spec.suspend / report-only: what it would do, done nothing
+        msg = paused.message + (f"; blocked: {facts.blocked}" if facts.blocked else "")
+        return _verdict(TaskPhase.SUSPENDED, "Suspended", msg, pod)
     if facts.blocked is not None:
         return _verdict(TaskPhase.BLOCKED, "Blocked", facts.blocked, pod, stalled="True")
     no_path = next((h for h in facts.holds if h.reason == HoldReason.HOST_PATH_MISSING), None)
@@ -654,7 +659,7 @@ def build_task_statuses(
 
     One document per task name known from the desired state (valid, invalid or
     duplicated) and per owned pod whose task is no longer desired (while its pod
-    exists). Phase precedence: Invalid > Blocked > Held > Backoff > Running >
+    exists). Phase precedence: Invalid > Suspended > Blocked > Held > Backoff > Running >
     Starting > Exited > Stopping > Pending; a running pod of the current spec
     wins over a pending backoff. When `rkt list` failed (no observation), each
     task keeps its previous phase and pod with every condition Unknown, and
