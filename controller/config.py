@@ -119,6 +119,9 @@ class Config:
     """How often `rkt gc` runs when `host_gc` is on."""
     gc_grace_period_s: float = 1800.0
     """`rkt gc --grace-period` in seconds (with `host_gc`)."""
+    exited_pods_keep: int = 2
+    """Exited pods kept per task (with their logs) for a post-mortem, newest first; older
+    ones and those of undeclared tasks are removed. 0: a pod is removed once it exits."""
     pod_logs_keep: int = 3
     """Logs of removed pods kept per task, newest first (0: a log goes with its pod)."""
     pod_log_max_bytes: int = 1048576
@@ -395,6 +398,8 @@ def _check(cfg: Config) -> list[str]:
             "gc_interval_s: must be greater than 0 when host_gc is on "
             "(or set host_gc = false to never run rkt gc)"
         )
+    if cfg.exited_pods_keep < 0:
+        problems.append("exited_pods_keep: must not be negative")
     if cfg.pod_logs_keep < 0:
         problems.append("pod_logs_keep: must not be negative")
     if cfg.pod_log_max_bytes < MIN_POD_LOG_BYTES:

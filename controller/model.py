@@ -278,6 +278,8 @@ class Reason(StrEnum):
     STALE_PREPARED = "stale_prepared"
     ABORTED = "aborted"
     CONSTRAINTS_UNMET = "constraints_unmet"
+    PRUNED = "pruned"
+    """An exited pod kept for a post-mortem, past the task's retention (`retention`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -504,3 +506,7 @@ class PassReport:
     dry_run: bool = False
     terminations: Mapping[TaskName, Termination] = field(default_factory=dict)
     """Pods seen finished in this pass, the newest per task, with their output's tail."""
+    retained: Mapping[TaskName, tuple[ObservedPod, ...]] = field(default_factory=dict)
+    """Exited pods kept for a post-mortem (`retention`), oldest first; not in `observation`."""
+    log_locations: Mapping[PodUUID, str] = field(default_factory=dict)
+    """Where each retained pod's output is (its log file, or the journalctl command)."""

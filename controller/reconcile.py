@@ -51,6 +51,7 @@ from controller import (
     nodeinfo,
     placement,
     podlogs,
+    retention,
     rktargs,
     security,
     suspend,
@@ -99,7 +100,7 @@ from controller.model import (
     Termination,
 )
 from controller.plan import PlanPolicy, plan
-from controller.runtime import Runtime, argv_options, pod_logs_dir
+from controller.runtime import Runtime, argv_options, pod_log_path, pod_logs_dir, unit_name
 from controller.status import (
     POD_EXITED,
     action_counts,
@@ -119,6 +120,7 @@ SETTLE_POLL_S = 0.2
 # (An aborted prepare or a garbage pod never got that far.)
 _ENDED_STATES = frozenset({PodState.EXITED, PodState.EXITED_GARBAGE})
 KILL_TIMEOUTS_FILE = "kill-timeouts.json"
+RETAINED_FILE = "retained-pods.json"
 STOP_POLL_MAX_S = 1.0
 """A graceful stop in progress is looked at again after as long as it has run so far
 (at least 0.1 s: most pods stop at once), and at least this often."""
@@ -297,6 +299,8 @@ class Reconciler:
         self._retries: dict[TaskName, _Retry] = {}
         """Tasks whose stop or remove failed, and when to try again (per-task backoff)."""
         self._kill_timeouts: dict[TaskName, float] = _load_kill_timeouts(cfg.state_dir)
+        self._retained: frozenset[PodUUID] = _load_retained(cfg.state_dir)
+        """Exited pods kept for a post-mortem (`retention`): their exit is booked already."""
         self._node_attrs: dict[str, str] | None = None
         self._ports: dict[TaskName, dict[str, int]] | None = None
         """Persisted host-port allocations (ports.json), read once, then kept in step."""
@@ -372,6 +376,9 @@ class Reconciler:
                 self._log_finished(report)
                 return report
             now = self._clock()
+            # Retained exited pods are out of sight of the planner and status (`retention`).
+            full = observation
+            observation, kept = retention.split(full, self._retained)
             placed = self._place(desired, observation, fingerprint)
             self.last_placement = placed
             # Crash-loop bookkeeping compares against the *placed* spec hashes: those are
@@ -385,7 +392,7 @@ class Reconciler:
                 terminations = self._capture_exits(planned_desired, observation, now)
                 # Also before acting: a log this pass's starts create has no pod in
                 # `observation`. After the capture, which reads the ended pods' logs.
-                self._tidy_pod_logs(desired, observation)
+                self._tidy_pod_logs(desired, full)
                 self._remember_kill_timeouts(planned_desired, observation)
             the_plan = plan(
                 planned_desired,
@@ -400,11 +407,23 @@ class Reconciler:
                 ),
             )
             # spec.suspend / mode = report-only: planned and reported, never acted on.
+            report_only = self.cfg.mode == suspend.REPORT_ONLY
             the_plan = suspend.withhold(
-                the_plan,
-                suspend.suspended_tasks(planned_desired.tasks),
-                report_only=self.cfg.mode == suspend.REPORT_ONLY,
+                the_plan, suspend.suspended_tasks(planned_desired.tasks), report_only=report_only
             )
+            # Exited pods kept for a post-mortem: no rkt rm, their exits booked as removed.
+            paused = {h.task for h in the_plan.holds if h.reason == HoldReason.SUSPENDED}
+            the_plan, retained_now = retention.retain(
+                the_plan,
+                observation,
+                kept,
+                planned_desired,
+                keep=self.cfg.exited_pods_keep,
+                frozen=lambda task: report_only or task in paused,
+            )
+            if not dry_run:
+                self._retain(planned_desired, full, retained_now, now)
+                kept = retention.split(full, self._retained)[1]
             force: frozenset[PodUUID] = frozenset()
             if not dry_run:
                 self._forget_retries(observation)
@@ -419,7 +438,7 @@ class Reconciler:
                     )
                     for name in specs
                 }
-                owned = frozenset(p.uuid for p in observation.owned())
+                owned = frozenset(p.uuid for p in full.owned())
                 if self._queue is None:
                     outcomes = apply(
                         the_plan,
@@ -465,6 +484,12 @@ class Reconciler:
                 blocked=placed.blocked,
                 fingerprint=fingerprint,
                 terminations=terminations,
+                retained=kept,
+                log_locations={
+                    p.uuid: self._log_location(task, p.uuid)
+                    for task, pods in kept.items()
+                    for p in pods
+                },
             )
             self._log_finished(report)
             return report
@@ -742,6 +767,33 @@ class Reconciler:
             )
         except StatusWriteError as exc:
             log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
+
+    def _retain(
+        self, desired: DesiredState, full: Observation, now_kept: tuple[Remove, ...], now: float
+    ) -> None:
+        """Keep `now_kept`'s pods instead of removing them: book their exits as removed
+        ones, remember them (state dir); forget retained pods that are gone (pruned, gc)."""
+        if now_kept:
+            booked = tuple(Outcome(action=a, ok=True, message="retained") for a in now_kept)
+            self._book_outcomes(desired, booked, now)
+            for action in now_kept:
+                log.info("pod_retained", task=action.task, pod_uuid=action.uuid)
+        present = frozenset(p.uuid for p in full.pods)
+        retained = (self._retained & present) | {a.uuid for a in now_kept}
+        if retained == self._retained:
+            return
+        self._retained = frozenset(retained)
+        try:
+            atomic_write(
+                Path(self.cfg.state_dir) / RETAINED_FILE, json.dumps(sorted(retained)) + "\n"
+            )
+        except StatusWriteError as exc:
+            log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
+
+    def _log_location(self, task: TaskName, uuid: PodUUID) -> str:
+        if self.cfg.launcher == "systemd-run":
+            return f"journalctl --unit={unit_name(task, uuid)}.service"
+        return str(pod_log_path(self.cfg, task, uuid))
 
     def _book_outcomes(
         self, desired: DesiredState, outcomes: tuple[Outcome, ...], now: float
@@ -1040,6 +1092,18 @@ def _load_restarts(state_dir: str) -> dict[TaskName, RestartState]:
             except TypeError:
                 continue
     return states
+
+
+def _load_retained(state_dir: str) -> frozenset[PodUUID]:
+    try:
+        raw: Any = json.loads((Path(state_dir) / RETAINED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return frozenset()
+    return (
+        frozenset(PodUUID(u) for u in raw if isinstance(u, str))
+        if isinstance(raw, list)
+        else frozenset()
+    )
 
 
 def _load_kill_timeouts(state_dir: str) -> dict[TaskName, float]:

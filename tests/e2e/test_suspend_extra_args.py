@@ -116,7 +116,9 @@ def test_extra_args_reach_the_pod(h: Harness) -> None:
     extra = (
         "  extra_args:\n"
         '    prepare: ["--working-dir=/proc", "--readonly-rootfs=false"]\n'
-        '    run_prepared: ["--hostname=web-box", "--dns-opt=ndots:2"]\n'
+        # Not --dns-opt/--hosts-entry: on real fly they make rkt write /etc/resolv.conf or
+        # /etc/hosts into the image, and the test image has no /etc (the pod fails to run).
+        '    run_prepared: ["--hostname=web-box"]\n'
     )
     h.start()
     h.write_manifest(
@@ -130,10 +132,17 @@ def test_extra_args_reach_the_pod(h: Harness) -> None:
     # run-prepared stays in the foreground as the pod's supervisor: its call is logged only
     # when it ends, so read the argv from the daemon's rkt_command event.
     (run,) = [e["argv"] for e in h.events("rkt_command") if "run-prepared" in e["argv"]]
-    assert run[-3:] == ["--hostname=web-box", "--dns-opt=ndots:2", uuid]
+    assert run[-2:] == ["--hostname=web-box", uuid]
     log = h.state_dir / "logs" / f"web-{uuid[:8]}.log"
-    wait_for(lambda: "/proc" in log.read_text().splitlines() or None, timeout=30,
-             what="pwd in the pod's output")  # fmt: skip
+    # The host stage1 prefixes the app's lines ("[  871.15] rktctl-test[6]: /proc").
+    wait_for(
+        lambda: (
+            [x for x in log.read_text().splitlines() if x == "/proc" or x.endswith(": /proc")]
+            or None
+        ),
+        timeout=30,
+        what="pwd in the pod's output",
+    )
 
 
 def test_a_managed_or_privileged_extra_arg_never_reaches_rkt(h: Harness) -> None:
