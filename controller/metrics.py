@@ -116,6 +116,12 @@ class Metrics:
             ["action"],
             registry=r,
         )
+        self._retained = Gauge(
+            "rktctl_task_retained_pods",
+            "Exited pods of the task kept for a post-mortem (exited_pods_keep).",
+            ["task"],
+            registry=r,
+        )
         self._info.labels(version=version).set(1)
         self._up.set(1)
         for phase in TaskPhase:
@@ -163,6 +169,10 @@ class Metrics:
             withheld[action_name(action)] = withheld.get(action_name(action), 0) + 1
         for name, count in withheld.items():
             self._withheld.labels(action=name).set(count)
+        if report.observation is not None:  # else: the last known figures stand
+            self._retained.clear()
+            for task, pods in report.retained.items():
+                self._retained.labels(task=task).set(len(pods))
         for outcome in report.outcomes:
             result = _action_result(outcome)
             self._actions.labels(action=action_name(outcome.action), result=result).inc()
