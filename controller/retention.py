@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from controller.model import (
+    FINISHED_STATES,
     Action,
     DesiredState,
     Observation,
@@ -42,7 +43,9 @@ def split(
     kept: dict[TaskName, list[ObservedPod]] = {}
     rest: list[ObservedPod] = []
     for pod in observation.pods:
-        if pod.uuid in retained and pod.task is not None and pod.state == PodState.EXITED:
+        # Any finished state: a kept pod that an opted-in `rkt gc` marks `exited garbage`
+        # must not come back to the planner as a fresh exit (counted twice).
+        if pod.uuid in retained and pod.task is not None and pod.state in FINISHED_STATES:
             kept.setdefault(pod.task, []).append(pod)
         else:
             rest.append(pod)

@@ -81,3 +81,11 @@ def test_a_pod_that_never_ran_is_not_retained() -> None:
     raw = plan(want, obs, now=NOW)
     out, kept = retain(raw, obs, {}, want, keep=2, frozen=lambda t: False)
     assert kept == () and out == raw
+
+
+def test_a_kept_pod_marked_garbage_is_not_a_new_exit() -> None:
+    want = desired(WEB)
+    dead = pod("web", PodState.EXITED_GARBAGE, spec_hash=WEB.spec_hash, exit_code=1)
+    seen, by_task = split(observation(dead), frozenset({dead.uuid}))
+    assert seen.pods == () and by_task == {TaskName("web"): (dead,)}
+    assert [type(a) for a in plan(want, seen, now=NOW).actions] == [Start]
