@@ -778,7 +778,8 @@ class Reconciler:
             self._book_outcomes(desired, booked, now)
             for action in now_kept:
                 log.info("pod_retained", task=action.task, pod_uuid=action.uuid)
-        present = frozenset(p.uuid for p in full.pods)
+        # An incomplete `rkt list` may hide a kept pod: forgetting it would count it again.
+        present = frozenset(p.uuid for p in full.pods) if full.complete else self._retained
         retained = (self._retained & present) | {a.uuid for a in now_kept}
         if retained == self._retained:
             return
