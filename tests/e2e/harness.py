@@ -125,7 +125,7 @@ class Harness:
             "command_timeout_s": 20.0,
             "gc_interval_s": 0.0,
             # The scenarios assert that a finished pod is removed; retention's own tests
-            # (test_retention.py) set the default of 2 back.
+            # (test_exited_pod_retention.py) set the default of 2 back.
             "exited_pods_keep": 0,
             "log_level": "debug",
             "log_format": "json",
