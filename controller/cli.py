@@ -259,7 +259,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                 {"task": h.task, "reason": str(h.reason), "message": h.message}
                 for h in report.plan.holds
             ],
-            "pending": bool(steps),
+            "pending": any(not s["suspended"] for s in steps),
         }
         print(json.dumps(doc, indent=2))
     else:
@@ -267,14 +267,15 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             print("nothing to do: the host matches the desired state")
         for step in steps:
             uuid = f" {step['pod_uuid']}" if step["pod_uuid"] else ""
-            print(f"{step['task']}: {step['action']}{uuid} ({step['reason']})")
+            paused = " [suspended: will not run]" if step["suspended"] else ""
+            print(f"{step['task']}: {step['action']}{uuid} ({step['reason']}){paused}")
             for argv in step["argv"]:
                 print("    " + " ".join(argv))
             if step["error"]:
                 print(f"    ! rkt cannot run this: {step['error']}")
         for hold in report.plan.holds:
             print(f"{hold.task or '*'}: held ({hold.reason}) {hold.message}".rstrip())
-    return EXIT_PENDING if steps else EXIT_OK
+    return EXIT_PENDING if any(not s["suspended"] for s in steps) else EXIT_OK
 
 
 _REGISTRARS.extend([_add_run, _add_reconcile, _add_plan])

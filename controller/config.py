@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller import extraargs
 from controller.errors import ConfigError
 from controller.model import DEFAULT_STAGE1_FLAVOR, RKT_INSECURE_OPTIONS, STAGE1_FLAVORS, frozen_map
 
 DEFAULT_CONFIG_PATH = "/etc/rktctl/config.toml"
 ENV_PREFIX = "RKTCTL_"
 LAUNCHERS = ("detached", "systemd-run")
+MODES = ("enforce", "report-only")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
 INSECURE_WORDS = RKT_INSECURE_OPTIONS
@@ -78,6 +80,12 @@ class Config:
     allowed_stage1: tuple[str, ...] = ()
     """`stage1` values a manifest may name (the stage1 runs as root on the host). Empty:
     a manifest may not choose its stage1; the config's `stage1` applies."""
+    allowed_extra_args: tuple[str, ...] = ()
+    """Privileged `extra_args` flags a manifest may pass: caps-retain, seccomp, ipc,
+    oom-score-adj (each weakens the container). Empty: none; other flags need nothing."""
+    mode: str = "enforce"
+    """`enforce`, or `report-only`: plan and write status and metrics for every task but
+    run no rkt command that changes a pod (Argo CD without auto-sync)."""
     resync_interval_s: float = 30.0
     """Full reconcile pass at least this often, whatever the watcher saw."""
     debounce_s: float = 0.1
@@ -111,6 +119,9 @@ class Config:
     """How often `rkt gc` runs when `host_gc` is on."""
     gc_grace_period_s: float = 1800.0
     """`rkt gc --grace-period` in seconds (with `host_gc`)."""
+    exited_pods_keep: int = 2
+    """Exited pods kept per task (with their logs) for a post-mortem, newest first; older
+    ones and those of undeclared tasks are removed. 0: a pod is removed once it exits."""
     pod_logs_keep: int = 3
     """Logs of removed pods kept per task, newest first (0: a log goes with its pod)."""
     pod_log_max_bytes: int = 1048576
@@ -330,6 +341,8 @@ def _check(cfg: Config) -> list[str]:
     problems: list[str] = []
     if cfg.launcher not in LAUNCHERS:
         problems.append(f"launcher: {cfg.launcher!r} is not one of {', '.join(LAUNCHERS)}")
+    if cfg.mode not in MODES:
+        problems.append(f"mode: {cfg.mode!r} is not one of {', '.join(MODES)}")
     if cfg.log_level not in LOG_LEVELS:
         problems.append(f"log_level: {cfg.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     if cfg.default_stage1_flavor not in STAGE1_FLAVORS:
@@ -346,6 +359,12 @@ def _check(cfg: Config) -> list[str]:
                 f"{key}: unknown option(s) {', '.join(bad_words)}; "
                 f"rkt accepts {', '.join(INSECURE_WORDS)}"
             )
+    unknown_flags = [f for f in cfg.allowed_extra_args if f not in extraargs.PRIVILEGED]
+    if unknown_flags:
+        problems.append(
+            f"allowed_extra_args: {', '.join(unknown_flags)} not gated; list flag names "
+            f"without dashes, from {', '.join(sorted(extraargs.PRIVILEGED))}"
+        )
     for prefix in cfg.allowed_volume_prefixes:
         if not prefix.startswith("/") or ".." in prefix.split("/"):
             problems.append(
@@ -379,6 +398,8 @@ def _check(cfg: Config) -> list[str]:
             "gc_interval_s: must be greater than 0 when host_gc is on "
             "(or set host_gc = false to never run rkt gc)"
         )
+    if cfg.exited_pods_keep < 0:
+        problems.append("exited_pods_keep: must not be negative")
     if cfg.pod_logs_keep < 0:
         problems.append("pod_logs_keep: must not be negative")
     if cfg.pod_log_max_bytes < MIN_POD_LOG_BYTES:

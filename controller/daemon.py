@@ -228,6 +228,9 @@ class Daemon:
         Started on a thread of its own: it can take minutes (or hang up to
         prepare_timeout_s) and must hold neither the loop nor a worker.
         """
+        if self.cfg.mode == "report-only":  # rkt gc removes pods: not in a look-only mode
+            log.info("gc_skipped", error="mode is report-only")
+            return
         if self._gc_thread is not None and self._gc_thread.is_alive():
             log.warning("gc_skipped", error="the previous rkt gc is still running")
             return

@@ -110,6 +110,18 @@ class Metrics:
         self._ignored = Gauge(
             "rktctl_ignored_files", "Files in the desired dir that are not manifests.", registry=r
         )
+        self._withheld = Gauge(
+            "rktctl_withheld_actions",
+            "Actions the last pass planned but did not run (spec.suspend, mode report-only).",
+            ["action"],
+            registry=r,
+        )
+        self._retained = Gauge(
+            "rktctl_task_retained_pods",
+            "Exited pods of the task kept for a post-mortem (exited_pods_keep).",
+            ["task"],
+            registry=r,
+        )
         self._info.labels(version=version).set(1)
         self._up.set(1)
         for phase in TaskPhase:
@@ -152,6 +164,15 @@ class Metrics:
         held = any(h.reason == HoldReason.DELETION_GUARD for h in report.plan.holds)
         self._guard.set(1 if held else 0)
         self._ignored.set(len(report.desired.ignored))
+        withheld = dict.fromkeys(("start", "run_prepared", "stop", "remove"), 0)
+        for action in report.plan.withheld:
+            withheld[action_name(action)] = withheld.get(action_name(action), 0) + 1
+        for name, count in withheld.items():
+            self._withheld.labels(action=name).set(count)
+        if report.observation is not None:  # else: the last known figures stand
+            self._retained.clear()
+            for task, pods in report.retained.items():
+                self._retained.labels(task=task).set(len(pods))
         for outcome in report.outcomes:
             result = _action_result(outcome)
             self._actions.labels(action=action_name(outcome.action), result=result).inc()

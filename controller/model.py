@@ -149,6 +149,12 @@ class TaskSpec:
     constraints: tuple[Constraint, ...] = ()
     stage1: str | None = None
     update_order: UpdateOrder = UpdateOrder.STOP_FIRST
+    extra_prepare_args: tuple[str, ...] = ()
+    """`extra_args.prepare`: rare rkt flags, after the image (checked by `extraargs`)."""
+    extra_run_args: tuple[str, ...] = ()
+    """`extra_args.run_prepared`: rare rkt flags, before the UUID."""
+    suspend: bool = False
+    """`spec.suspend`: plan and report only. Not hashed (resuming must not replace the pod)."""
 
     @property
     def has_static_ports(self) -> bool:
@@ -272,6 +278,8 @@ class Reason(StrEnum):
     STALE_PREPARED = "stale_prepared"
     ABORTED = "aborted"
     CONSTRAINTS_UNMET = "constraints_unmet"
+    PRUNED = "pruned"
+    """An exited pod kept for a post-mortem, past the task's retention (`retention`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -327,6 +335,8 @@ class HoldReason(StrEnum):
     HOST_PATH_MISSING = "host_path_missing"
     IN_PROGRESS = "in_progress"
     """An action of the task is still running, or its pod is still stopping gracefully."""
+    SUSPENDED = "suspended"
+    """`spec.suspend` or the config's report-only `mode`: the actions were only reported."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -343,6 +353,8 @@ class Plan:
     actions: tuple[Action, ...] = ()
     holds: tuple[Hold, ...] = ()
     requeue_after: float | None = None
+    withheld: tuple[Action, ...] = ()
+    """Actions of suspended tasks (or all, in report-only mode): planned, never run."""
 
     @property
     def empty(self) -> bool:
@@ -494,3 +506,7 @@ class PassReport:
     dry_run: bool = False
     terminations: Mapping[TaskName, Termination] = field(default_factory=dict)
     """Pods seen finished in this pass, the newest per task, with their output's tail."""
+    retained: Mapping[TaskName, tuple[ObservedPod, ...]] = field(default_factory=dict)
+    """Exited pods kept for a post-mortem (`retention`), oldest first; not in `observation`."""
+    log_locations: Mapping[PodUUID, str] = field(default_factory=dict)
+    """Where each retained pod's output is (its log file, or the journalctl command)."""

@@ -45,7 +45,18 @@ from typing import Any
 
 import structlog
 
-from controller import backoff, manifests, nodeinfo, placement, podlogs, rktargs, security, volumes
+from controller import (
+    backoff,
+    manifests,
+    nodeinfo,
+    placement,
+    podlogs,
+    retention,
+    rktargs,
+    security,
+    suspend,
+    volumes,
+)
 from controller.actuate import ActContext, ActionQueue, TaskExtras, apply, kill_timeout_of, run_task
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
@@ -89,7 +100,7 @@ from controller.model import (
     Termination,
 )
 from controller.plan import PlanPolicy, plan
-from controller.runtime import Runtime, argv_options, pod_logs_dir
+from controller.runtime import Runtime, argv_options, pod_log_path, pod_logs_dir, unit_name
 from controller.status import (
     POD_EXITED,
     action_counts,
@@ -109,6 +120,7 @@ SETTLE_POLL_S = 0.2
 # (An aborted prepare or a garbage pod never got that far.)
 _ENDED_STATES = frozenset({PodState.EXITED, PodState.EXITED_GARBAGE})
 KILL_TIMEOUTS_FILE = "kill-timeouts.json"
+RETAINED_FILE = "retained-pods.json"
 STOP_POLL_MAX_S = 1.0
 """A graceful stop in progress is looked at again after as long as it has run so far
 (at least 0.1 s: most pods stop at once), and at least this often."""
@@ -287,6 +299,8 @@ class Reconciler:
         self._retries: dict[TaskName, _Retry] = {}
         """Tasks whose stop or remove failed, and when to try again (per-task backoff)."""
         self._kill_timeouts: dict[TaskName, float] = _load_kill_timeouts(cfg.state_dir)
+        self._retained: frozenset[PodUUID] = _load_retained(cfg.state_dir)
+        """Exited pods kept for a post-mortem (`retention`): their exit is booked already."""
         self._node_attrs: dict[str, str] | None = None
         self._ports: dict[TaskName, dict[str, int]] | None = None
         """Persisted host-port allocations (ports.json), read once, then kept in step."""
@@ -362,6 +376,9 @@ class Reconciler:
                 self._log_finished(report)
                 return report
             now = self._clock()
+            # Retained exited pods are out of sight of the planner and status (`retention`).
+            full = observation
+            observation, kept = retention.split(full, self._retained)
             placed = self._place(desired, observation, fingerprint)
             self.last_placement = placed
             # Crash-loop bookkeeping compares against the *placed* spec hashes: those are
@@ -375,7 +392,7 @@ class Reconciler:
                 terminations = self._capture_exits(planned_desired, observation, now)
                 # Also before acting: a log this pass's starts create has no pod in
                 # `observation`. After the capture, which reads the ended pods' logs.
-                self._tidy_pod_logs(desired, observation)
+                self._tidy_pod_logs(desired, full)
                 self._remember_kill_timeouts(planned_desired, observation)
             the_plan = plan(
                 planned_desired,
@@ -389,6 +406,24 @@ class Reconciler:
                     allow_empty=self.cfg.allow_empty,
                 ),
             )
+            # spec.suspend / mode = report-only: planned and reported, never acted on.
+            report_only = self.cfg.mode == suspend.REPORT_ONLY
+            the_plan = suspend.withhold(
+                the_plan, suspend.suspended_tasks(planned_desired.tasks), report_only=report_only
+            )
+            # Exited pods kept for a post-mortem: no rkt rm, their exits booked as removed.
+            paused = {h.task for h in the_plan.holds if h.reason == HoldReason.SUSPENDED}
+            the_plan, retained_now = retention.retain(
+                the_plan,
+                observation,
+                kept,
+                planned_desired,
+                keep=self.cfg.exited_pods_keep,
+                frozen=lambda task: report_only or task in paused,
+            )
+            if not dry_run:
+                self._retain(planned_desired, full, retained_now, now)
+                kept = retention.split(full, self._retained)[1]
             force: frozenset[PodUUID] = frozenset()
             if not dry_run:
                 self._forget_retries(observation)
@@ -403,7 +438,7 @@ class Reconciler:
                     )
                     for name in specs
                 }
-                owned = frozenset(p.uuid for p in observation.owned())
+                owned = frozenset(p.uuid for p in full.owned())
                 if self._queue is None:
                     outcomes = apply(
                         the_plan,
@@ -449,6 +484,12 @@ class Reconciler:
                 blocked=placed.blocked,
                 fingerprint=fingerprint,
                 terminations=terminations,
+                retained=kept,
+                log_locations={
+                    p.uuid: self._log_location(task, p.uuid)
+                    for task, pods in kept.items()
+                    for p in pods
+                },
             )
             self._log_finished(report)
             return report
@@ -727,6 +768,34 @@ class Reconciler:
         except StatusWriteError as exc:
             log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
 
+    def _retain(
+        self, desired: DesiredState, full: Observation, now_kept: tuple[Remove, ...], now: float
+    ) -> None:
+        """Keep `now_kept`'s pods instead of removing them: book their exits as removed
+        ones, remember them (state dir); forget retained pods that are gone (pruned, gc)."""
+        if now_kept:
+            booked = tuple(Outcome(action=a, ok=True, message="retained") for a in now_kept)
+            self._book_outcomes(desired, booked, now)
+            for action in now_kept:
+                log.info("pod_retained", task=action.task, pod_uuid=action.uuid)
+        # An incomplete `rkt list` may hide a kept pod: forgetting it would count it again.
+        present = frozenset(p.uuid for p in full.pods) if full.complete else self._retained
+        retained = (self._retained & present) | {a.uuid for a in now_kept}
+        if retained == self._retained:
+            return
+        self._retained = frozenset(retained)
+        try:
+            atomic_write(
+                Path(self.cfg.state_dir) / RETAINED_FILE, json.dumps(sorted(retained)) + "\n"
+            )
+        except StatusWriteError as exc:
+            log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
+
+    def _log_location(self, task: TaskName, uuid: PodUUID) -> str:
+        if self.cfg.launcher == "systemd-run":
+            return f"journalctl --unit={unit_name(task, uuid)}.service"
+        return str(pod_log_path(self.cfg, task, uuid))
+
     def _book_outcomes(
         self, desired: DesiredState, outcomes: tuple[Outcome, ...], now: float
     ) -> None:
@@ -964,6 +1033,7 @@ def workload_policy(cfg: Config) -> security.WorkloadPolicy:
         allowed_insecure_options=cfg.allowed_insecure_options,
         allow_root_user=cfg.allow_root_user,
         allowed_stage1=cfg.allowed_stage1,
+        allowed_extra_args=cfg.allowed_extra_args,
     )
 
 
@@ -1025,6 +1095,18 @@ def _load_restarts(state_dir: str) -> dict[TaskName, RestartState]:
     return states
 
 
+def _load_retained(state_dir: str) -> frozenset[PodUUID]:
+    try:
+        raw: Any = json.loads((Path(state_dir) / RETAINED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return frozenset()
+    return (
+        frozenset(PodUUID(u) for u in raw if isinstance(u, str))
+        if isinstance(raw, list)
+        else frozenset()
+    )
+
+
 def _load_kill_timeouts(state_dir: str) -> dict[TaskName, float]:
     try:
         raw: Any = json.loads((Path(state_dir) / KILL_TIMEOUTS_FILE).read_text(encoding="utf-8"))
@@ -1046,7 +1128,8 @@ def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
     """
     placed = reconciler.last_placement
     steps: list[dict[str, Any]] = []
-    for action in report.plan.actions:
+    withheld = frozenset(id(a) for a in report.plan.withheld)
+    for action in (*report.plan.actions, *report.plan.withheld):
         spec = report.desired.tasks.get(action.task)
         if placed is not None and action.task in placed.specs:
             spec = placed.specs[action.task]
@@ -1088,6 +1171,8 @@ def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
                 # env values may be secrets: only their keys are shown
                 "argv": [list(rktargs.redact_argv(a)) for a in argv],
                 "error": error,
+                # spec.suspend / report-only: rktctl reports this step but will not run it
+                "suspended": id(action) in withheld,
             }
         )
     return steps

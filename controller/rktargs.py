@@ -11,11 +11,11 @@ Shape of the pod commands (globals before the subcommand, `=` form for every val
         [--volume=NAME,kind=host,source=HOST,readOnly=BOOL ...]
         [--mount=volume=NAME,target=PATH ...]
         [--set-env=K=V ...] [--port=NAME:HOSTPORT ...]
-        IMAGE [--exec=CMD] [--user=U] [--group=G] [--memory=Q] [--cpu=Nm]
+        IMAGE [--exec=CMD] [--user=U] [--group=G] [--memory=Q] [--cpu=Nm] [EXTRA_PREPARE...]
         --user-annotation=rktctl.io/task=T --user-annotation=rktctl.io/spec-hash=H
         --user-label=rktctl.io/managed-by=rktctl [-- ARGS...]
     rkt <global_args> --insecure-options=A,B --debug=BOOL run-prepared
-        [--net=a,b] [--dns=X ...] [--dns-search=D ...] UUID
+        [--net=a,b] [--dns=X ...] [--dns-search=D ...] [EXTRA_RUN_PREPARED...] UUID
 
 Deliberate choices (each tested in tests/unit/test_rktargs.py):
 - `--port` goes *before* the image with the other pod flags. rkt parses the words
@@ -124,6 +124,8 @@ def prepare_argv(spec: TaskSpec, opts: ArgvOptions) -> tuple[str, ...]:
         argv.append(f"--memory={format_memory(spec.resources.memory_bytes)}")
     if spec.resources.cpu_millis is not None:
         argv.append(f"--cpu={spec.resources.cpu_millis}m")
+    # extra_args: after the image, so per-app flags apply to this app (validated, `=` form).
+    argv += spec.extra_prepare_args
     argv += stamp_args(spec)
     if spec.args:
         if "---" in spec.args:
@@ -146,6 +148,7 @@ def run_prepared_argv(spec: TaskSpec, uuid: PodUUID, opts: ArgvOptions) -> tuple
         argv.append(f"--net={','.join(spec.net)}")
     argv += [f"--dns={server}" for server in spec.dns_servers]
     argv += [f"--dns-search={domain}" for domain in spec.dns_search_domains]
+    argv += spec.extra_run_args
     argv.append(uuid)
     return tuple(argv)
 

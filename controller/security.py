@@ -15,6 +15,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from controller import extraargs
 from controller.model import TaskSpec
 
 INSECURE_OPTION_RISKS = {
@@ -50,6 +51,8 @@ class WorkloadPolicy:
     """Allow `user: "0"` / `user: root`."""
     allowed_stage1: tuple[str, ...] = ()
     """Stage1 values a manifest may name; () = a manifest may not choose its stage1."""
+    allowed_extra_args: tuple[str, ...] = ()
+    """Privileged `extra_args` flags a manifest may pass (`extraargs.PRIVILEGED`)."""
 
 
 def problems(spec: TaskSpec, policy: WorkloadPolicy) -> tuple[str, ...]:
@@ -85,6 +88,9 @@ def problems(spec: TaskSpec, policy: WorkloadPolicy) -> tuple[str, ...]:
             f"({_listing(policy.allowed_stage1)}) in the controller config; the stage1 runs as "
             "root on the host: add it there to allow it, or leave stage1 to the config"
         )
+    found += extraargs.policy_problems(
+        spec.extra_prepare_args, spec.extra_run_args, policy.allowed_extra_args
+    )
     return tuple(found)
 
 

@@ -75,6 +75,7 @@ class TaskPhase(StrEnum):
     INVALID = "Invalid"
     BLOCKED = "Blocked"
     HELD = "Held"
+    SUSPENDED = "Suspended"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -382,6 +383,10 @@ def _decide(facts: _Facts) -> _Verdict:
         if shown is not None and shown.state in LIVE_STATES:
             msg += f" (pod {_short(shown.uuid)} keeps running the last good spec)"
         return _verdict(TaskPhase.INVALID, "InvalidSpec", msg, pod, stalled="True")
+    paused = next((h for h in facts.holds if h.reason == HoldReason.SUSPENDED), None)
+    if paused is not None:  # spec.suspend / report-only: what it would do, done nothing
+        msg = paused.message + (f"; blocked: {facts.blocked}" if facts.blocked else "")
+        return _verdict(TaskPhase.SUSPENDED, "Suspended", msg, pod)
     if facts.blocked is not None:
         return _verdict(TaskPhase.BLOCKED, "Blocked", facts.blocked, pod, stalled="True")
     no_path = next((h for h in facts.holds if h.reason == HoldReason.HOST_PATH_MISSING), None)
@@ -654,7 +659,7 @@ def build_task_statuses(
 
     One document per task name known from the desired state (valid, invalid or
     duplicated) and per owned pod whose task is no longer desired (while its pod
-    exists). Phase precedence: Invalid > Blocked > Held > Backoff > Running >
+    exists). Phase precedence: Invalid > Suspended > Blocked > Held > Backoff > Running >
     Starting > Exited > Stopping > Pending; a running pod of the current spec
     wins over a pending backoff. When `rkt list` failed (no observation), each
     task keeps its previous phase and pod with every condition Unknown, and
@@ -777,10 +782,42 @@ def _task_doc(
         "last_termination": _last_termination(facts, previous.get("last_termination")),
         "history": _history(previous.get("history"), _attempts(facts), at),
     }
+    kept = _retained_docs(report, facts.name) if facts.observed else previous.get("retained_pods")
+    if kept:  # only when there are some: documents of other tasks keep their shape
+        doc["retained_pods"] = kept
     old_updated = previous.get("updated_at")
     unchanged = {k: v for k, v in previous.items() if k != "updated_at"} == doc
     doc["updated_at"] = old_updated if unchanged and isinstance(old_updated, str) else at
     return doc
+
+
+def _retained_docs(report: PassReport, task: TaskName) -> list[dict[str, Any]]:
+    """The task's exited pods kept for a post-mortem (`retention`), newest first."""
+    docs = []
+    for pod in reversed(report.retained.get(task, ())):
+        ends = [a.finished_at_ns for a in pod.apps if a.finished_at_ns]
+        where = report.log_locations.get(pod.uuid)
+        docs.append(
+            {
+                "uuid": pod.uuid,
+                "spec_hash": pod.spec_hash,
+                "exit_code": pod.exit_code,
+                "started_at": _optional_iso(pod.started_at),
+                "finished_at": _optional_iso(max(ends) / 1e9) if ends else None,
+                "log": where,
+                "inspect": _inspect(pod.uuid, where),
+            }
+        )
+    return docs
+
+
+def _inspect(uuid: str, where: str | None) -> str:
+    """How to read a kept pod: its exit status from rkt, its output from the log/journal."""
+    if where is None:
+        return f"rkt status {uuid}"
+    if where.startswith("journalctl"):
+        return f"rkt status {uuid}; {where}"
+    return f"rkt status {uuid}; tail -n 50 {where}"
 
 
 def action_name(action: Start | RunPrepared | Stop | Remove) -> str:

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from controller import extraargs
 from controller.manifests.problems import FatalError, ManifestInvalidError, Problem, kind_of
 from controller.manifests.quantities import parse_cpu, parse_duration, parse_memory
 from controller.manifests.rules import rule_problems
@@ -134,6 +135,7 @@ def compute_spec_hash(spec: TaskSpec) -> SpecHash:
         "constraints": [[c.attribute, c.operator, c.value] for c in spec.constraints],
         "stage1": spec.stage1,
         "update_order": str(spec.update_order),
+        **extraargs.hash_fields(spec.extra_prepare_args, spec.extra_run_args),
     }
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -191,6 +193,8 @@ def _to_spec(data: dict[str, Any], source: str) -> TaskSpec:
         ),
         stage1=spec.get("stage1"),
         update_order=UpdateOrder(spec.get("update", {}).get("order", UpdateOrder.STOP_FIRST)),
+        suspend=spec.get("suspend", False),
+        **extraargs.spec_fields(spec),
     )
     return dataclasses.replace(built, spec_hash=compute_spec_hash(built))
 

@@ -124,6 +124,9 @@ class Harness:
             "backoff_cap_s": 2.0,
             "command_timeout_s": 20.0,
             "gc_interval_s": 0.0,
+            # The scenarios assert that a finished pod is removed; retention's own tests
+            # (test_exited_pod_retention.py) set the default of 2 back.
+            "exited_pods_keep": 0,
             "log_level": "debug",
             "log_format": "json",
         }

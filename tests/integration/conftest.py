@@ -65,6 +65,9 @@ def make_config(tmp_path: Path, rkt_dir: Path, fake_rkt: Path) -> Callable[..., 
             "launcher": "detached",
             "command_timeout_s": 20.0,
             "prepare_timeout_s": 20.0,
+            # These tests are about removing a finished pod; retention (keeping the last
+            # exited pods, the default) has tests of its own that set it.
+            "exited_pods_keep": 0,
         }
         values.update(overrides)
         return Config(**values)

@@ -470,9 +470,11 @@ def test_the_change_table_touches_every_hashed_field() -> None:
             if getattr(changed, f.name) != getattr(base, f.name)
         }
     untouched = {f.name for f in dataclasses.fields(TaskSpec)} - touched
-    # labels and source are not hashed; FULL has a static port, so update_order is
-    # covered by the next test.
-    assert untouched == {"source", "labels", "update_order"}
+    # labels, source and suspend are not hashed; FULL has a static port, so update_order is
+    # covered by the next test; extra_args by tests/unit/test_extraargs.py.
+    assert untouched == {
+        "source", "labels", "update_order", "suspend", "extra_prepare_args", "extra_run_args"
+    }  # fmt: skip
 
 
 def test_update_order_changes_the_hash() -> None:

@@ -459,7 +459,7 @@ def test_controller_document_whole() -> None:
         "observation": {"complete": True, "errors": [], "pods": 2, "owned_pods": 1},
         "tasks": 3,
         "counts": {"Pending": 0, "Starting": 0, "Running": 1, "Exited": 0, "Backoff": 0,
-                   "Stopping": 0, "Invalid": 2, "Blocked": 0, "Held": 0},
+                   "Stopping": 0, "Invalid": 2, "Blocked": 0, "Held": 0, "Suspended": 0},
         "rkt": {"driver.rkt": "1", "driver.rkt.version": "1.30.0"},
         "ignored_files": [".#db.yaml", "web.yaml~"],
         "duplicate_names": {"cache": ["c1.yaml", "c2.yaml"]},

@@ -32,6 +32,7 @@ RULES: Final[tuple[Rule, ...]] = (
     taskspec.stage1,
     taskspec.update_order,
     taskspec.variables,
+    taskspec.extra_args,
 )
 
 

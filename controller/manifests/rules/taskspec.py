@@ -11,6 +11,7 @@ import re
 from decimal import Decimal
 from typing import Final
 
+from controller import extraargs
 from controller.manifests.problems import Path, quote, quote_key
 from controller.manifests.quantities import (
     format_memory,
@@ -176,3 +177,9 @@ def _memory_guess(n: int) -> str:
     if n >= 1 << 16 and format_memory(n) != str(n):
         return format_memory(n)
     return f"{n}Mi"
+
+
+def extra_args(doc: Document) -> None:
+    """`spec.extra_args`: only rkt flags rktctl does not manage itself (controller/extraargs)."""
+    for path, message in extraargs.manifest_problems(doc.data):
+        doc.add(path, message)
