@@ -115,6 +115,31 @@ class Constraint:
     value: str = ""
 
 
+class CheckKind(StrEnum):
+    HTTP = "http"
+    TCP = "tcp"
+    EXEC = "exec"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthCheck:
+    """`spec.health`: one check (see controller/health.py for how its timing works)."""
+
+    kind: CheckKind
+    port: str | None = None
+    """http/tcp: the port label (resources.ports) to connect to."""
+    path: str = "/"
+    status_min: int = 200
+    status_max: int = 399
+    command: tuple[str, ...] = ()
+    """exec: the argv run inside the pod with `rkt enter`."""
+    interval_s: float = 10.0
+    timeout_s: float = 2.0
+    start_period_s: float = 0.0
+    failure_threshold: int = 3
+    success_threshold: int = 1
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskSpec:
     """A validated manifest: the desired state of one task.
@@ -149,6 +174,7 @@ class TaskSpec:
     constraints: tuple[Constraint, ...] = ()
     stage1: str | None = None
     update_order: UpdateOrder = UpdateOrder.STOP_FIRST
+    health: HealthCheck | None = None
 
     @property
     def has_static_ports(self) -> bool:
@@ -272,6 +298,8 @@ class Reason(StrEnum):
     STALE_PREPARED = "stale_prepared"
     ABORTED = "aborted"
     CONSTRAINTS_UNMET = "constraints_unmet"
+    UNHEALTHY = "unhealthy"
+    """Liveness: the pod failed its health check failure_threshold times in a row."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -457,6 +485,40 @@ class Termination:
     window of `rktctl reconcile --once`)."""
 
 
+class HealthState(StrEnum):
+    STARTING = "Starting"
+    """No verdict yet (inside start_period, or fewer results than a threshold)."""
+    HEALTHY = "Healthy"
+    UNHEALTHY = "Unhealthy"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckResult:
+    """One run of a health check."""
+
+    ok: bool
+    at: float
+    """When it finished (Unix seconds)."""
+    duration_s: float
+    output: str = ""
+    """What it said (HTTP status line, connect error, exec output), bounded by the prober."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthView:
+    """The health of one task's current pod, as the checker last recorded it."""
+
+    pod: PodUUID
+    state: HealthState
+    since: float
+    """When `state` began (Unix seconds)."""
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+    last: CheckResult | None = None
+    live: bool = True
+    """False once failure_threshold failures in a row past start_period: restart the pod."""
+
+
 class PassResult(StrEnum):
     OK = "ok"
     """Converged or converging: every action that ran succeeded."""
@@ -494,3 +556,5 @@ class PassReport:
     dry_run: bool = False
     terminations: Mapping[TaskName, Termination] = field(default_factory=dict)
     """Pods seen finished in this pass, the newest per task, with their output's tail."""
+    health: Mapping[TaskName, HealthView] = field(default_factory=dict)
+    """Tasks with `spec.health` whose current pod has been checked -> what the checks say."""

@@ -45,7 +45,17 @@ from typing import Any
 
 import structlog
 
-from controller import backoff, manifests, nodeinfo, placement, podlogs, rktargs, security, volumes
+from controller import (
+    backoff,
+    manifests,
+    nodeinfo,
+    placement,
+    podlogs,
+    probes,
+    rktargs,
+    security,
+    volumes,
+)
 from controller.actuate import ActContext, ActionQueue, TaskExtras, apply, kill_timeout_of, run_task
 from controller.config import Config
 from controller.errors import ManifestError, RktctlError, StatusWriteError
@@ -66,6 +76,7 @@ from controller.fsio import (
 )
 from controller.model import (
     DesiredState,
+    HealthView,
     Hold,
     HoldReason,
     Invalid,
@@ -297,6 +308,9 @@ class Reconciler:
         """Pods asked to stop gracefully that still ran at the last look (background)."""
         self.last_placement: placement.Placement | None = None
         self.passes = 0
+        self._on_work_done = on_work_done
+        self._checker: probes.HealthChecker | None = None
+        """Runs `spec.health` checks beside the passes (created once a task has one)."""
         self._captured: dict[PodUUID, None] = {}
         """Finished pods whose end was captured (insertion-ordered, bounded): a pod that
         stays (its removal failed, its manifest is invalid) is read and logged once."""
@@ -319,6 +333,8 @@ class Reconciler:
 
     def close(self) -> None:
         """Wait for the actions in flight and book them (daemon shutdown)."""
+        if self._checker is not None:
+            self._checker.close()
         if self._queue is not None:
             self._queue.close()
             self._collect()
@@ -377,6 +393,7 @@ class Reconciler:
                 # `observation`. After the capture, which reads the ended pods' logs.
                 self._tidy_pod_logs(desired, observation)
                 self._remember_kill_timeouts(planned_desired, observation)
+            views = {} if dry_run else self._check_health(placed, observation)
             the_plan = plan(
                 planned_desired,
                 observation,
@@ -388,6 +405,7 @@ class Reconciler:
                     max_delete_fraction=self.cfg.max_delete_fraction,
                     allow_empty=self.cfg.allow_empty,
                 ),
+                unhealthy=frozenset(v.pod for v in views.values() if not v.live),
             )
             force: frozenset[PodUUID] = frozenset()
             if not dry_run:
@@ -449,9 +467,25 @@ class Reconciler:
                 blocked=placed.blocked,
                 fingerprint=fingerprint,
                 terminations=terminations,
+                health=views,
             )
             self._log_finished(report)
             return report
+
+    def _check_health(
+        self, placed: placement.Placement, observation: Observation
+    ) -> dict[TaskName, HealthView]:
+        """Hand the checker this pass's pods to check; return what the checks said so far."""
+        targets = probes.targets(placed.specs, placed.bindings, observation.owned())
+        if self._checker is None:
+            if not targets:
+                return {}
+            enter = getattr(self.runtime, "enter", None)
+            self._checker = probes.HealthChecker(
+                enter=enter, on_change=self._on_work_done, clock=self._clock
+            )
+        self._checker.set_targets(targets)
+        return self._checker.snapshot()
 
     def settle(self, report: PassReport, *, window_s: float) -> PassReport:
         """Watch the pods `report` started for `window_s`; return the report with each one
@@ -774,7 +808,7 @@ class Reconciler:
                 )
             if (
                 isinstance(action, Remove)
-                and action.reason == Reason.EXITED
+                and action.reason in (Reason.EXITED, Reason.UNHEALTHY)
                 and isinstance(spec, TaskSpec)
                 and outcome.ok
             ):

@@ -12,6 +12,7 @@ it into bounded, printable text happens here. The shapes are the contract of
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +20,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from controller import health
 from controller.model import (
     FINISHED_STATES,
     LIVE_STATES,
+    HealthState,
+    HealthView,
     Hold,
     HoldReason,
     Invalid,
@@ -731,6 +735,8 @@ def _task_doc(
     facts: _Facts, report: PassReport, previous: Mapping[str, Any], at: str
 ) -> dict[str, Any]:
     verdict = _decide(facts)
+    view = report.health.get(facts.name)
+    verdict = _health_gate(verdict, facts.entry, view)
     phase = verdict.phase
     pod = verdict.pod
     if not facts.observed:
@@ -777,10 +783,46 @@ def _task_doc(
         "last_termination": _last_termination(facts, previous.get("last_termination")),
         "history": _history(previous.get("history"), _attempts(facts), at),
     }
+    if isinstance(entry, TaskSpec) and entry.health is not None:
+        doc["health"] = _health_doc(view) if view is not None and pod is not None else None
     old_updated = previous.get("updated_at")
     unchanged = {k: v for k, v in previous.items() if k != "updated_at"} == doc
     doc["updated_at"] = old_updated if unchanged and isinstance(old_updated, str) else at
     return doc
+
+
+def _health_gate(verdict: _Verdict, entry: object, view: HealthView | None) -> _Verdict:
+    """A Running task with `spec.health` is Ready only once its pod's check passes."""
+    if verdict.phase != TaskPhase.RUNNING or not isinstance(entry, TaskSpec):
+        return verdict
+    if entry.health is None:
+        return verdict
+    pod = verdict.pod or {}
+    if view is not None and view.pod == pod.get("uuid") and view.state == HealthState.HEALTHY:
+        return dataclasses.replace(verdict, message=f"{verdict.message}; healthy")
+    if view is not None and view.pod == pod.get("uuid") and view.state == HealthState.UNHEALTHY:
+        msg = f"{verdict.message}; unhealthy, restarting it: {health.summary(view)}"
+        return dataclasses.replace(verdict, reason="Unhealthy", message=msg, ready="False",
+                                   reconciling="True")  # fmt: skip
+    said = health.summary(view) if view is not None else "health check not run yet"
+    msg = f"{verdict.message}; {said}"
+    return dataclasses.replace(verdict, reason="HealthChecking", ready="False",
+                               reconciling="True", message=msg)  # fmt: skip
+
+
+def _health_doc(view: HealthView) -> dict[str, Any]:
+    last = view.last
+    return {
+        "state": str(view.state),
+        "pod_uuid": view.pod,
+        "since": iso(view.since),
+        "consecutive_failures": view.consecutive_failures,
+        "consecutive_successes": view.consecutive_successes,
+        "last_check": None if last is None else {
+            "ok": last.ok, "at": iso(last.at),
+            "duration_ms": round(last.duration_s * 1000, 1), "output": last.output,
+        },
+    }  # fmt: skip
 
 
 def action_name(action: Start | RunPrepared | Stop | Remove) -> str:

@@ -471,8 +471,8 @@ def test_the_change_table_touches_every_hashed_field() -> None:
         }
     untouched = {f.name for f in dataclasses.fields(TaskSpec)} - touched
     # labels and source are not hashed; FULL has a static port, so update_order is
-    # covered by the next test.
-    assert untouched == {"source", "labels", "update_order"}
+    # covered by the next test; FULL has no health check: tests/unit/test_health_spec.py.
+    assert untouched == {"source", "labels", "update_order", "health"}
 
 
 def test_update_order_changes_the_hash() -> None:
