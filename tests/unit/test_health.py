@@ -72,8 +72,8 @@ def test_success_threshold_makes_it_healthy_and_a_success_resets_failures() -> N
 
 
 def test_output_is_bounded_to_one_line_of_256_bytes() -> None:
-    view = health.record(health.begin(POD, now=0), CHECK,
-                         dataclasses.replace(_ok(1), output="é\x1b\n" * 500), started_at=0)  # fmt: skip
+    noisy = dataclasses.replace(_ok(1), output="é\x1b\n" * 500)
+    view = health.record(health.begin(POD, now=0), CHECK, noisy, started_at=0)
     assert view.last is not None
     assert len(view.last.output.encode()) <= health.OUTPUT_MAX_BYTES
     assert "\n" not in view.last.output and "\x1b" not in view.last.output
