@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import structlog
 
 from controller import health
+from controller.errors import RktError
 from controller.model import (
     CheckKind,
     CheckResult,
@@ -57,7 +58,7 @@ def run_check(target: Target, *, enter: Enter | None, clock: Callable[[], float]
     began = time.monotonic()
     try:
         ok, output = _run(target, check, enter)
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, RktError) as exc:
         ok, output = False, f"{type(exc).__name__}: {exc}"
     return CheckResult(ok=ok, at=clock(), duration_s=time.monotonic() - began, output=output)
 
