@@ -225,12 +225,15 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 WAIT_POLL_S = 0.5
 
 
-def _not_ready(status_dir: str) -> list[str]:
-    """'task (phase): message' for every task whose Ready condition is not True."""
+def _not_ready(status_dir: str, only: str | None = None) -> list[str]:
+    """'task (phase): message' for every task (or `only`) whose Ready condition is not True."""
     from controller.statusfiles import read_task_statuses
 
+    docs = read_task_statuses(status_dir)
+    if only is not None:
+        docs = {only: docs.get(only) or {"phase": None, "message": "no status document yet"}}
     out = []
-    for name, doc in sorted(read_task_statuses(status_dir).items()):
+    for name, doc in sorted(docs.items()):
         ready = [c for c in doc.get("conditions") or () if c.get("type") == "Ready"]
         if not ready or ready[0].get("status") != "True":
             out.append(f"{name} ({doc.get('phase')}): {doc.get('message')}")
@@ -381,6 +384,15 @@ def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="TOML config file to read status_dir from (default $RKTCTL_CONFIG or "
         "/etc/rktctl/config.toml)",
     )
+    p.add_argument(
+        "--wait",
+        nargs="?",
+        const=300.0,
+        type=float,
+        metavar="TIMEOUT",
+        help="first wait until every task (or NAME) is Ready and the daemon's heartbeat is "
+        "fresh, at most TIMEOUT seconds (default 300); exit 1 naming the tasks that are not",
+    )
     p.set_defaults(handler=_cmd_status)
 
 
@@ -396,6 +408,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
         from controller.config import load_config
 
         status_dir = load_config(args.config).status_dir
+    waiting: list[str] = []
+    if args.wait is not None:
+        # The daemon writes the documents; reading them again until they say Ready.
+        deadline = time.monotonic() + args.wait
+        while True:
+            beat = status.heartbeat_problem(
+                statusfiles.read_controller_status(status_dir), now=time.time()
+            )
+            waiting = _not_ready(status_dir, args.name) + ([beat] if beat else [])
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(WAIT_POLL_S)
     controller = statusfiles.read_controller_status(status_dir)
     tasks = statusfiles.read_task_statuses(status_dir)
     now = time.time()
@@ -425,6 +449,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
     problem = status.heartbeat_problem(controller, now=now)
     if problem is not None:
         print(f"rktctl: {status_dir}: {problem}", file=sys.stderr)
+        return EXIT_FAILURE
+    if waiting:
+        for line in waiting:
+            print(f"not ready: {line}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
 

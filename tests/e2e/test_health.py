@@ -57,6 +57,12 @@ def _ready(status: dict[str, Any] | None) -> str | None:
 def test_a_healthy_task_becomes_ready_once_its_check_passes(h: Harness, tmp_path: Path) -> None:
     h.start()
     h.write_manifest("web.yaml", _task(h, "web", tmp_path, healthy=True))
+    waited = subprocess.run(
+        [sys.executable, "-m", "controller", "status", "web", "--wait=90",
+         "--status-dir", str(h.status_dir)],
+        capture_output=True, text=True, timeout=150, check=False,
+    )  # fmt: skip
+    assert waited.returncode == 0, waited.stderr
     status = wait_for(
         lambda: (s := h.task_status("web")) and _ready(s) == "True" and s,
         what="web Ready",
@@ -67,6 +73,9 @@ def test_a_healthy_task_becomes_ready_once_its_check_passes(h: Harness, tmp_path
     assert status["health"]["last_check"]["ok"] is True
     assert "200" in status["health"]["last_check"]["output"]
     assert status["restarts"] == 0
+    prom = (h.status_dir / "rktctl.prom").read_text()
+    assert 'rktctl_task_health{state="Healthy",task="web"} 1.0' in prom
+    assert 'rktctl_task_health_consecutive_failures{task="web"} 0.0' in prom
 
 
 def test_an_unhealthy_task_is_never_ready_and_liveness_restarts_it(
