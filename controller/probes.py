@@ -111,7 +111,9 @@ class HealthChecker:
         """Check exactly these pods from now on (a new pod of a task starts over)."""
         with self._cond:
             now = self._clock()
-            for task in [t for t in self._views if t not in targets]:
+            # A pod no longer checked takes its view along, except one liveness stopped:
+            # the pass that books that stop shows why (then a new pod replaces the view).
+            for task in [t for t in self._views if t not in targets and self._views[t].live]:
                 del self._views[task]
             for task, target in targets.items():
                 view = self._views.get(task)
@@ -124,8 +126,9 @@ class HealthChecker:
             self._cond.notify_all()
 
     def snapshot(self) -> dict[TaskName, HealthView]:
+        """The view of each checked pod, and of each pod liveness stopped (`live` False)."""
         with self._cond:
-            return {t: v for t, v in self._views.items() if t in self._targets}
+            return dict(self._views)
 
     def close(self) -> None:
         with self._cond:

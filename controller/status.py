@@ -622,6 +622,13 @@ def _last_error(facts: _Facts, verdict: _Verdict, previous: object, at: str) -> 
         }
     term = _failed_termination(facts)
     if term is not None:
+        if (
+            isinstance(previous, Mapping)
+            and previous.get("code") == "unhealthy"
+            and f"pod {_short(term.uuid)} " in str(previous.get("message"))
+        ):
+            # The pod liveness stopped: its end is no crash of its own, keep the reason.
+            return dict(previous)
         return {"code": POD_EXITED, "message": termination_summary(term), "at": at}
     if verdict.ready == "True":
         return None  # converged: an old error no longer describes the task
@@ -781,10 +788,14 @@ def _task_doc(
         "next_retry_at": _optional_iso(next_retry),
         "last_error": _last_error(facts, verdict, previous.get("last_error"), at),
         "last_termination": _last_termination(facts, previous.get("last_termination")),
-        "history": _history(previous.get("history"), _attempts(facts), at),
+        "history": _history(previous.get("history"), _attempts(facts) + _liveness(facts, view), at),
     }
+    liveness = _liveness(facts, view)
+    if liveness:
+        doc["last_error"] = {"code": "unhealthy", "message": liveness[-1][2], "at": at}
     if isinstance(entry, TaskSpec) and entry.health is not None:
-        doc["health"] = _health_doc(view) if view is not None and pod is not None else None
+        same_pod = view is not None and pod is not None and view.pod == pod.get("uuid")
+        doc["health"] = _health_doc(view) if view is not None and same_pod else None
     old_updated = previous.get("updated_at")
     unchanged = {k: v for k, v in previous.items() if k != "updated_at"} == doc
     doc["updated_at"] = old_updated if unchanged and isinstance(old_updated, str) else at
@@ -808,6 +819,21 @@ def _health_gate(verdict: _Verdict, entry: object, view: HealthView | None) -> _
     msg = f"{verdict.message}; {said}"
     return dataclasses.replace(verdict, reason="HealthChecking", ready="False",
                                reconciling="True", message=msg)  # fmt: skip
+
+
+def _liveness(facts: _Facts, view: HealthView | None) -> list[tuple[str, str, str, bool]]:
+    """A history event per pod this pass stopped because it failed its health check."""
+    events: list[tuple[str, str, str, bool]] = []
+    for outcome in facts.outcomes:
+        action = outcome.action
+        if not (isinstance(action, Stop) and action.reason == Reason.UNHEALTHY and outcome.ok):
+            continue
+        said = f": {health.summary(view)}" if view is not None and view.pod == action.uuid else ""
+        msg = f"pod {_short(action.uuid)} failed its health check{said}; stopped to restart it"
+        spec_hash = facts.spec_hash
+        if spec_hash:
+            events.append((spec_hash, "unhealthy", msg, False))
+    return events
 
 
 def _health_doc(view: HealthView) -> dict[str, Any]:

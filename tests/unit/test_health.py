@@ -137,3 +137,52 @@ def test_the_planner_restarts_an_unhealthy_running_pod_and_nothing_else() -> Non
         Stop(task=spec.name, uuid=running.uuid, reason=Reason.UNHEALTHY),
         Remove(task=spec.name, uuid=running.uuid, reason=Reason.UNHEALTHY),
     )
+
+
+def test_status_is_ready_only_once_the_check_passes_and_says_why_not() -> None:
+    from controller.model import HealthView, PassReport, PassResult, TaskName
+    from controller.status import build_task_statuses
+    from tests.factories import BASE_TIME, desired, observation, pod, task
+
+    check = HealthCheck(kind=CheckKind.TCP, port="p")
+    spec = task("web", health=check)
+    running = pod("web", spec_hash=spec.spec_hash)
+    now = float(BASE_TIME + 100)
+
+    def doc(view: HealthView | None) -> dict[str, object]:
+        rep = PassReport(
+            id="x",
+            trigger="t",
+            started_at=now,
+            finished_at=now,
+            result=PassResult.OK,
+            desired=desired(spec),
+            observation=observation(running),
+            health={TaskName("web"): view} if view else {},
+        )
+        return build_task_statuses(rep, previous={}, now=now)["web"]
+
+    def ready(d: dict[str, object]) -> tuple[str, str]:
+        cond = next(c for c in d["conditions"] if c["type"] == "Ready")  # type: ignore[attr-defined]
+        return cond["status"], cond["reason"]
+
+    unchecked = doc(None)
+    assert unchecked["phase"] == "Running" and ready(unchecked) == ("False", "HealthChecking")
+    assert unchecked["health"] is None
+    view = health.begin(running.uuid, now=now)
+    good = doc(health.record(view, check, _ok(now), started_at=now))
+    assert ready(good) == ("True", "Running")
+    assert good["health"]["state"] == "Healthy"  # type: ignore[index]
+    bad = view
+    for _ in range(3):
+        bad = health.record(bad, check, _fail(now + 100), started_at=now)
+    unhealthy = doc(bad)
+    assert ready(unhealthy) == ("False", "Unhealthy")
+    assert "refused" in str(unhealthy["message"])
+    plain = task("plain")
+    rep = PassReport(id="x", trigger="t", started_at=now, finished_at=now, result=PassResult.OK,
+                     desired=desired(plain), observation=observation(pod("plain",
+                     spec_hash=plain.spec_hash)))  # fmt: skip
+    plain_doc = build_task_statuses(rep, previous={}, now=now)["plain"]
+    assert "health" not in plain_doc
+    assert next(c for c in plain_doc["conditions"] if c["type"] == "Ready")["status"] == "True"

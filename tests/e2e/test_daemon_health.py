@@ -9,6 +9,7 @@ makes it fail.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,9 @@ def test_an_unhealthy_task_is_never_ready_and_liveness_restarts_it(
         timeout=120,
     )
     assert _ready(status) != "True"
+    assert status["last_error"]["code"] == "unhealthy", status["last_error"]
+    assert f"pod {first[:8]} failed its health check" in status["last_error"]["message"]
+    assert "404" in status["last_error"]["message"]
     later = wait_for(
         lambda: [p for p in h.running("bad") if p["name"] != first],
         what="a new pod after the restart",
@@ -106,7 +110,7 @@ def test_reconcile_once_wait_exits_0_when_ready_and_1_naming_the_unready_task(
 ) -> None:
     h.write_config()
     h.write_manifest("web.yaml", _task(h, "web", tmp_path, healthy=True))
-    env = h.backend.env({})
+    env = h.backend.env({k: v for k, v in os.environ.items() if not k.startswith("RKTCTL_")})
     argv = [sys.executable, "-m", "controller", "reconcile", "--once", "--config",
             str(h.config_path)]  # fmt: skip
     ok = subprocess.run([*argv, "--wait=90"], env=env, capture_output=True, text=True,
