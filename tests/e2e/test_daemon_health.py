@@ -44,7 +44,9 @@ def _task(h: Harness, name: str, tmp: Path, *, healthy: bool) -> str:
         "  restart: {policy: always, initial_delay: 1s, max_delay: 2s}\n"
         "  health:\n"
         f"    http: {{port: http, path: {path}, expected_status: '200'}}\n"
-        "    interval: 500ms\n    timeout: 2s\n    failure_threshold: 2\n"
+        # start_period: the host stage1 boots systemd before the app (seconds on a
+        # loaded machine); failures then must not count, as they would not in production.
+        "    interval: 500ms\n    timeout: 2s\n    start_period: 15s\n    failure_threshold: 2\n"
     )
 
 
@@ -123,3 +125,23 @@ def test_reconcile_once_wait_exits_0_when_ready_and_1_naming_the_unready_task(
     assert bad.returncode == 1
     assert "not ready: bad (" in bad.stderr
     assert "not ready: web" not in bad.stderr
+
+
+def test_an_exec_check_runs_inside_the_pod_with_rkt_enter(h: Harness, tmp_path: Path) -> None:
+    """`exit 0` passes, so the task gets Ready; the check's output says the exit code."""
+    h.start()
+    text = h.manifest("ex", command="/bin/sleep", args=("3600",))
+    h.write_manifest(
+        "ex.yaml",
+        text + "  health:\n    exec: {command: [/bin/sh, -c, 'echo fine; exit 0']}\n"
+        "    interval: 500ms\n    timeout: 10s\n",
+    )
+    status = wait_for(
+        lambda: (s := h.task_status("ex")) and _ready(s) == "True" and s,
+        what="ex Ready",
+        timeout=90,
+    )
+    assert status["health"]["last_check"]["output"].startswith("exit code 0")
+    assert "fine" in status["health"]["last_check"]["output"]
+    if h.backend.is_fake:
+        assert [c for c in h.calls("enter") if c[-3:] == ["/bin/sh", "-c", "echo fine; exit 0"]]
