@@ -206,7 +206,9 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
         writer.publish(report, daemon=info, now=report.finished_at)
         _print_report_summary(report)
         code = EXIT_OK if report.result in (PassResult.OK, PassResult.HELD) else EXIT_FAILURE
-        if args.wait is not None:
+        if args.wait is None:
+            reconciler.close()  # ends the health checker, if a task has a check
+        else:
             # Passes again until every task is Ready: health checks run on their own thread
             # and a liveness restart happens in one of these passes.
             deadline = time.monotonic() + args.wait

@@ -480,12 +480,20 @@ class Reconciler:
         if self._checker is None:
             if not targets:
                 return {}
-            enter = getattr(self.runtime, "enter", None)
             self._checker = probes.HealthChecker(
-                enter=enter, on_change=self._on_work_done, clock=self._clock
+                enter=self._enter, on_change=self._on_work_done, clock=self._clock
             )
         self._checker.set_targets(targets)
         return self._checker.snapshot()
+
+    def _enter(
+        self, uuid: PodUUID, command: tuple[str, ...], timeout: float
+    ) -> tuple[int | None, str]:
+        """`rkt enter` through the runtime of the moment (a reload may replace it)."""
+        enter: probes.Enter | None = getattr(self.runtime, "enter", None)
+        if enter is None:
+            return 254, "this runtime cannot run `rkt enter`"
+        return enter(uuid, command, timeout)
 
     def settle(self, report: PassReport, *, window_s: float) -> PassReport:
         """Watch the pods `report` started for `window_s`; return the report with each one
