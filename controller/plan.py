@@ -60,6 +60,7 @@ from controller.model import (
     PodUUID,
     Reason,
     Remove,
+    RestartPolicy,
     RestartState,
     RunPrepared,
     SpecHash,
@@ -294,9 +295,10 @@ def _plan_task(
             out.end(name, kept, Reason.CONSTRAINTS_UNMET)
         return
     if kept is not None and kept.state == PodState.RUNNING and kept.spec_hash == current:
-        if kept.uuid in unhealthy:
+        if kept.uuid in unhealthy and spec.restart.policy != RestartPolicy.NEVER:
             # Liveness: end it; its removal counts as an exit under the restart policy,
-            # so the next start waits for the crash-loop backoff.
+            # so the next start waits for the crash-loop backoff. Under `never` nothing
+            # would start again: the pod is left running, Unhealthy and not Ready.
             out.end(name, kept, Reason.UNHEALTHY)
             out.requeues.append(policy.requeue_transitional_s)
         return  # converged

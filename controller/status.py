@@ -812,7 +812,12 @@ def _health_gate(verdict: _Verdict, entry: object, view: HealthView | None) -> _
     if view is not None and view.pod == pod.get("uuid") and view.state == HealthState.HEALTHY:
         return dataclasses.replace(verdict, message=f"{verdict.message}; healthy")
     if view is not None and view.pod == pod.get("uuid") and view.state == HealthState.UNHEALTHY:
-        msg = f"{verdict.message}; unhealthy, restarting it: {health.summary(view)}"
+        action = (
+            "left running (restart policy never)"
+            if entry.restart.policy == RestartPolicy.NEVER
+            else "restarting it"
+        )
+        msg = f"{verdict.message}; unhealthy, {action}: {health.summary(view)}"
         return dataclasses.replace(verdict, reason="Unhealthy", message=msg, ready="False",
                                    reconciling="True")  # fmt: skip
     said = health.summary(view) if view is not None else "health check not run yet"

@@ -18,6 +18,8 @@ from controller.model import (
     PodUUID,
     Reason,
     Remove,
+    Restart,
+    RestartPolicy,
     Stop,
 )
 
@@ -137,6 +139,12 @@ def test_the_planner_restarts_an_unhealthy_running_pod_and_nothing_else() -> Non
         Stop(task=spec.name, uuid=running.uuid, reason=Reason.UNHEALTHY),
         Remove(task=spec.name, uuid=running.uuid, reason=Reason.UNHEALTHY),
     )
+    # Under restart policy never nothing would start again: the pod is left running.
+    never = task("web", restart=Restart(policy=RestartPolicy.NEVER))
+    running = pod(task="web", spec_hash=never.spec_hash)
+    held = plan(DesiredState(tasks={never.name: never}), observation(running), now=1000,
+                unhealthy=frozenset({running.uuid}))  # fmt: skip
+    assert held.actions == ()
 
 
 def test_status_is_ready_only_once_the_check_passes_and_says_why_not() -> None:
