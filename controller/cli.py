@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +171,15 @@ def _add_reconcile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _add_config_args(p)
     p.add_argument("--once", action="store_true", required=True, help="run exactly one pass")
     p.add_argument("--force", action="store_true", help="override the deletion guard")
+    p.add_argument(
+        "--wait",
+        nargs="?",
+        const=300.0,
+        type=float,
+        metavar="TIMEOUT",
+        help="keep reconciling until every task is Ready (exit 0), or TIMEOUT seconds "
+        "(default 300) pass (exit 1, naming the tasks that are not)",
+    )
     p.set_defaults(handler=_cmd_reconcile)
 
 
@@ -186,15 +196,50 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
         reconciler = Reconciler(cfg, make_runtime(cfg))
         # Unlike the daemon, --once has no next pass to see a pod that dies right after start.
         report = reconciler.settle(reconciler.run_pass("startup"), window_s=cfg.start_settle_s)
-    info = process_info(
-        cfg,
-        config_path=_config_source(args),
-        started_at=report.started_at,
-        node=reconciler.node_attributes,
-    )
-    StatusWriter(cfg.status_dir).publish(report, daemon=info, now=report.finished_at)
-    _print_report_summary(report)
-    return EXIT_OK if report.result in (PassResult.OK, PassResult.HELD) else EXIT_FAILURE
+        info = process_info(
+            cfg,
+            config_path=_config_source(args),
+            started_at=report.started_at,
+            node=reconciler.node_attributes,
+        )
+        writer = StatusWriter(cfg.status_dir)
+        writer.publish(report, daemon=info, now=report.finished_at)
+        _print_report_summary(report)
+        code = EXIT_OK if report.result in (PassResult.OK, PassResult.HELD) else EXIT_FAILURE
+        if args.wait is None:
+            reconciler.close()  # ends the health checker, if a task has a check
+        else:
+            # Passes again until every task is Ready: health checks run on their own thread
+            # and a liveness restart happens in one of these passes.
+            deadline = time.monotonic() + args.wait
+            while (waiting := _not_ready(cfg.status_dir)) and time.monotonic() < deadline:
+                time.sleep(WAIT_POLL_S)
+                report = reconciler.run_pass("wait")
+                writer.publish(report, daemon=info, now=report.finished_at)
+            reconciler.close()
+            if waiting:
+                for line in waiting:
+                    print(f"not ready: {line}", file=sys.stderr)
+                return EXIT_FAILURE
+        return code
+
+
+WAIT_POLL_S = 0.5
+
+
+def _not_ready(status_dir: str, only: str | None = None) -> list[str]:
+    """'task (phase): message' for every task (or `only`) whose Ready condition is not True."""
+    from controller.statusfiles import read_task_statuses
+
+    docs = read_task_statuses(status_dir)
+    if only is not None:
+        docs = {only: docs.get(only) or {"phase": None, "message": "no status document yet"}}
+    out = []
+    for name, doc in sorted(docs.items()):
+        ready = [c for c in doc.get("conditions") or () if c.get("type") == "Ready"]
+        if not ready or ready[0].get("status") != "True":
+            out.append(f"{name} ({doc.get('phase')}): {doc.get('message')}")
+    return out
 
 
 def _print_report_summary(report: PassReport) -> None:
@@ -342,6 +387,15 @@ def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="TOML config file to read status_dir from (default $RKTCTL_CONFIG or "
         "/etc/rktctl/config.toml)",
     )
+    p.add_argument(
+        "--wait",
+        nargs="?",
+        const=300.0,
+        type=float,
+        metavar="TIMEOUT",
+        help="first wait until every task (or NAME) is Ready and the daemon's heartbeat is "
+        "fresh, at most TIMEOUT seconds (default 300); exit 1 naming the tasks that are not",
+    )
     p.set_defaults(handler=_cmd_status)
 
 
@@ -357,6 +411,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
         from controller.config import load_config
 
         status_dir = load_config(args.config).status_dir
+    waiting: list[str] = []
+    if args.wait is not None:
+        # The daemon writes the documents; reading them again until they say Ready.
+        deadline = time.monotonic() + args.wait
+        while True:
+            beat = status.heartbeat_problem(
+                statusfiles.read_controller_status(status_dir), now=time.time()
+            )
+            waiting = _not_ready(status_dir, args.name) + ([beat] if beat else [])
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(WAIT_POLL_S)
     controller = statusfiles.read_controller_status(status_dir)
     tasks = statusfiles.read_task_statuses(status_dir)
     now = time.time()
@@ -386,6 +452,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
     problem = status.heartbeat_problem(controller, now=now)
     if problem is not None:
         print(f"rktctl: {status_dir}: {problem}", file=sys.stderr)
+        return EXIT_FAILURE
+    if waiting:
+        for line in waiting:
+            print(f"not ready: {line}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
 

@@ -23,6 +23,7 @@ from prometheus_client import (
 )
 
 from controller import __version__
+from controller.healthmetrics import HealthMetrics
 from controller.model import HoldReason, Outcome, PassReport, PassResult
 from controller.status import TaskPhase, action_name
 
@@ -122,6 +123,7 @@ class Metrics:
             ["task"],
             registry=r,
         )
+        self._health = HealthMetrics(r)
         self._info.labels(version=version).set(1)
         self._up.set(1)
         for phase in TaskPhase:
@@ -152,6 +154,7 @@ class Metrics:
                 self._exit_code.labels(task=name).set(code)
         for phase, count in counts.items():
             self._tasks.labels(phase=phase).set(count)
+        self._health.observe(task_docs)
 
         self._duration.observe(max(report.finished_at - report.started_at, 0.0))
         self._passes.labels(result=str(report.result)).inc()

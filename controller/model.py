@@ -115,6 +115,31 @@ class Constraint:
     value: str = ""
 
 
+class CheckKind(StrEnum):
+    HTTP = "http"
+    TCP = "tcp"
+    EXEC = "exec"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthCheck:
+    """`spec.health`: one check (see controller/health.py for how its timing works)."""
+
+    kind: CheckKind
+    port: str | None = None
+    """http/tcp: the port label (resources.ports) to connect to."""
+    path: str = "/"
+    status_min: int = 200
+    status_max: int = 399
+    command: tuple[str, ...] = ()
+    """exec: the argv run inside the pod with `rkt enter`."""
+    interval_s: float = 10.0
+    timeout_s: float = 2.0
+    start_period_s: float = 0.0
+    failure_threshold: int = 3
+    success_threshold: int = 1
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskSpec:
     """A validated manifest: the desired state of one task.
@@ -155,6 +180,7 @@ class TaskSpec:
     """`extra_args.run_prepared`: rare rkt flags, before the UUID."""
     suspend: bool = False
     """`spec.suspend`: plan and report only. Not hashed (resuming must not replace the pod)."""
+    health: HealthCheck | None = None
 
     @property
     def has_static_ports(self) -> bool:
@@ -280,6 +306,8 @@ class Reason(StrEnum):
     CONSTRAINTS_UNMET = "constraints_unmet"
     PRUNED = "pruned"
     """An exited pod kept for a post-mortem, past the task's retention (`retention`)."""
+    UNHEALTHY = "unhealthy"
+    """Liveness: the pod failed its health check failure_threshold times in a row."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -469,6 +497,40 @@ class Termination:
     window of `rktctl reconcile --once`)."""
 
 
+class HealthState(StrEnum):
+    STARTING = "Starting"
+    """No verdict yet (inside start_period, or fewer results than a threshold)."""
+    HEALTHY = "Healthy"
+    UNHEALTHY = "Unhealthy"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckResult:
+    """One run of a health check."""
+
+    ok: bool
+    at: float
+    """When it finished (Unix seconds)."""
+    duration_s: float
+    output: str = ""
+    """What it said (HTTP status line, connect error, exec output), bounded by the prober."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthView:
+    """The health of one task's current pod, as the checker last recorded it."""
+
+    pod: PodUUID
+    state: HealthState
+    since: float
+    """When `state` began (Unix seconds)."""
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+    last: CheckResult | None = None
+    live: bool = True
+    """False once failure_threshold failures in a row past start_period: restart the pod."""
+
+
 class PassResult(StrEnum):
     OK = "ok"
     """Converged or converging: every action that ran succeeded."""
@@ -510,3 +572,5 @@ class PassReport:
     """Exited pods kept for a post-mortem (`retention`), oldest first; not in `observation`."""
     log_locations: Mapping[PodUUID, str] = field(default_factory=dict)
     """Where each retained pod's output is (its log file, or the journalctl command)."""
+    health: Mapping[TaskName, HealthView] = field(default_factory=dict)
+    """Tasks with `spec.health` whose current pod has been checked -> what the checks say."""

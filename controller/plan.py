@@ -60,6 +60,7 @@ from controller.model import (
     PodUUID,
     Reason,
     Remove,
+    RestartPolicy,
     RestartState,
     RunPrepared,
     SpecHash,
@@ -105,13 +106,15 @@ def plan(
     blocked: Mapping[TaskName, str] = _NO_BLOCKED,
     missing_host_paths: Mapping[TaskName, str] = _NO_BLOCKED,
     policy: PlanPolicy = _DEFAULT_POLICY,
+    unhealthy: frozenset[PodUUID] = frozenset(),
 ) -> Plan:
     """Return the actions that move the owned pods toward `desired`, and what was held back.
 
     Given the parsed desired directory, one `rkt list` snapshot, the current Unix
     time, the per-task restart bookkeeping, the tasks that cannot run on this host
-    (name -> why) and the tasks whose volume host paths are missing (name -> which),
-    return a Plan whose actions are sorted by task and, within
+    (name -> why), the tasks whose volume host paths are missing (name -> which) and
+    the running pods that failed their health check (liveness: restarted), return a
+    Plan whose actions are sorted by task and, within
     a task, in execution order (a Stop is always directly followed by the Remove
     of the same pod). `requeue_after` is the shortest wait after which planning
     again may do something new (a pod in transition, a backoff ending), else None.
@@ -164,6 +167,7 @@ def plan(
                 why_no_path=missing_host_paths.get(name),
                 now=now,
                 policy=policy,
+                unhealthy=unhealthy,
             )
         elif not desired.unnamed_invalid:
             _plan_not_desired(out, name, pods, policy=policy)
@@ -260,6 +264,7 @@ def _plan_task(
     why_no_path: str | None,
     now: float,
     policy: PlanPolicy,
+    unhealthy: frozenset[PodUUID] = frozenset(),
 ) -> None:
     """Plan one valid desired task: clean up, keep at most one live pod, start if allowed."""
     current = spec.spec_hash
@@ -290,6 +295,12 @@ def _plan_task(
             out.end(name, kept, Reason.CONSTRAINTS_UNMET)
         return
     if kept is not None and kept.state == PodState.RUNNING and kept.spec_hash == current:
+        if kept.uuid in unhealthy and spec.restart.policy != RestartPolicy.NEVER:
+            # Liveness: end it; its removal counts as an exit under the restart policy,
+            # so the next start waits for the crash-loop backoff. Under `never` nothing
+            # would start again: the pod is left running, Unhealthy and not Ready.
+            out.end(name, kept, Reason.UNHEALTHY)
+            out.requeues.append(policy.requeue_transitional_s)
         return  # converged
     if why_no_path is not None:
         # rkt would refuse the pod: start nothing, and end no live pod of an older spec

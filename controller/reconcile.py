@@ -51,6 +51,7 @@ from controller import (
     nodeinfo,
     placement,
     podlogs,
+    probes,
     retention,
     rktargs,
     security,
@@ -77,6 +78,7 @@ from controller.fsio import (
 )
 from controller.model import (
     DesiredState,
+    HealthView,
     Hold,
     HoldReason,
     Invalid,
@@ -311,6 +313,9 @@ class Reconciler:
         """Pods asked to stop gracefully that still ran at the last look (background)."""
         self.last_placement: placement.Placement | None = None
         self.passes = 0
+        self._on_work_done = on_work_done
+        self._checker: probes.HealthChecker | None = None
+        """Runs `spec.health` checks beside the passes (created once a task has one)."""
         self._captured: dict[PodUUID, None] = {}
         """Finished pods whose end was captured (insertion-ordered, bounded): a pod that
         stays (its removal failed, its manifest is invalid) is read and logged once."""
@@ -333,6 +338,8 @@ class Reconciler:
 
     def close(self) -> None:
         """Wait for the actions in flight and book them (daemon shutdown)."""
+        if self._checker is not None:
+            self._checker.close()
         if self._queue is not None:
             self._queue.close()
             self._collect()
@@ -394,6 +401,7 @@ class Reconciler:
                 # `observation`. After the capture, which reads the ended pods' logs.
                 self._tidy_pod_logs(desired, full)
                 self._remember_kill_timeouts(planned_desired, observation)
+            views = {} if dry_run else self._check_health(placed, observation)
             the_plan = plan(
                 planned_desired,
                 observation,
@@ -405,6 +413,7 @@ class Reconciler:
                     max_delete_fraction=self.cfg.max_delete_fraction,
                     allow_empty=self.cfg.allow_empty,
                 ),
+                unhealthy=frozenset(v.pod for v in views.values() if not v.live),
             )
             # spec.suspend / mode = report-only: planned and reported, never acted on.
             report_only = self.cfg.mode == suspend.REPORT_ONLY
@@ -490,9 +499,33 @@ class Reconciler:
                     for task, pods in kept.items()
                     for p in pods
                 },
+                health=views,
             )
             self._log_finished(report)
             return report
+
+    def _check_health(
+        self, placed: placement.Placement, observation: Observation
+    ) -> dict[TaskName, HealthView]:
+        """Hand the checker this pass's pods to check; return what the checks said so far."""
+        targets = probes.targets(placed.specs, placed.bindings, observation.owned())
+        if self._checker is None:
+            if not targets:
+                return {}
+            self._checker = probes.HealthChecker(
+                enter=self._enter, on_change=self._on_work_done, clock=self._clock
+            )
+        self._checker.set_targets(targets)
+        return self._checker.snapshot()
+
+    def _enter(
+        self, uuid: PodUUID, command: tuple[str, ...], timeout: float
+    ) -> tuple[int | None, str]:
+        """`rkt enter` through the runtime of the moment (a reload may replace it)."""
+        enter: probes.Enter | None = getattr(self.runtime, "enter", None)
+        if enter is None:
+            return 254, "this runtime cannot run `rkt enter`"
+        return enter(uuid, command, timeout)
 
     def settle(self, report: PassReport, *, window_s: float) -> PassReport:
         """Watch the pods `report` started for `window_s`; return the report with each one
@@ -843,7 +876,7 @@ class Reconciler:
                 )
             if (
                 isinstance(action, Remove)
-                and action.reason == Reason.EXITED
+                and action.reason in (Reason.EXITED, Reason.UNHEALTHY)
                 and isinstance(spec, TaskSpec)
                 and outcome.ok
             ):

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -182,6 +182,15 @@ def status_argv(uuid: PodUUID, opts: ArgvOptions, *, wait: str | None = None) ->
         argv.append(f"--wait={wait}")
     argv.append(uuid)
     return tuple(argv)
+
+
+def enter_argv(uuid: PodUUID, command: Sequence[str], opts: ArgvOptions) -> tuple[str, ...]:
+    """Return the argv of `rkt enter UUID CMD...` (an exec health check).
+
+    rktctl's pods hold one app, so no `--app=`; everything after the UUID is the
+    command's own (rkt stops reading flags there, CONTRACT §4.15).
+    """
+    return (*_globals(opts), "enter", uuid, *command)
 
 
 def stop_argv(uuid: PodUUID, opts: ArgvOptions, *, force: bool = False) -> tuple[str, ...]:

@@ -519,6 +519,23 @@ class RktCli:
             return None
         return observe.parse_pod_status(result.stdout)
 
+    def enter(
+        self, uuid: PodUUID, command: tuple[str, ...], timeout: float
+    ) -> tuple[int | None, str]:
+        """Run `command` inside pod `uuid` (`rkt enter`: an exec health check); return its
+        exit code (None: killed after `timeout`) and its output. Raise RktError only when
+        rkt cannot be run at all."""
+        try:
+            result = self._run(
+                rktargs.enter_argv(uuid, command, self._opts),
+                timeout=timeout,
+                tolerate=lambda _result: True,  # the command's exit code is the verdict
+            )
+        except RktTimeout:
+            return None, ""
+        output = result.stdout + result.stderr
+        return result.returncode, output[-4096:].decode("utf-8", errors="replace")
+
     def pod_output(self, task: TaskName, uuid: PodUUID) -> PodOutput:
         """Return the end of pod `uuid`'s output, as its launcher kept it. Never raises:
         an unreadable output comes back with `error` set."""

@@ -12,6 +12,7 @@ it into bounded, printable text happens here. The shapes are the contract of
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +20,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from controller import health
 from controller.model import (
     FINISHED_STATES,
     LIVE_STATES,
+    HealthState,
+    HealthView,
     Hold,
     HoldReason,
     Invalid,
@@ -623,6 +627,13 @@ def _last_error(facts: _Facts, verdict: _Verdict, previous: object, at: str) -> 
         }
     term = _failed_termination(facts)
     if term is not None:
+        if (
+            isinstance(previous, Mapping)
+            and previous.get("code") == "unhealthy"
+            and f"pod {_short(term.uuid)} " in str(previous.get("message"))
+        ):
+            # The pod liveness stopped: its end is no crash of its own, keep the reason.
+            return dict(previous)
         return {"code": POD_EXITED, "message": termination_summary(term), "at": at}
     if verdict.ready == "True":
         return None  # converged: an old error no longer describes the task
@@ -736,6 +747,8 @@ def _task_doc(
     facts: _Facts, report: PassReport, previous: Mapping[str, Any], at: str
 ) -> dict[str, Any]:
     verdict = _decide(facts)
+    view = report.health.get(facts.name)
+    verdict = _health_gate(verdict, facts.entry, view)
     phase = verdict.phase
     pod = verdict.pod
     if not facts.observed:
@@ -780,11 +793,17 @@ def _task_doc(
         "next_retry_at": _optional_iso(next_retry),
         "last_error": _last_error(facts, verdict, previous.get("last_error"), at),
         "last_termination": _last_termination(facts, previous.get("last_termination")),
-        "history": _history(previous.get("history"), _attempts(facts), at),
+        "history": _history(previous.get("history"), _attempts(facts) + _liveness(facts, view), at),
     }
     kept = _retained_docs(report, facts.name) if facts.observed else previous.get("retained_pods")
     if kept:  # only when there are some: documents of other tasks keep their shape
         doc["retained_pods"] = kept
+    liveness = _liveness(facts, view)
+    if liveness:
+        doc["last_error"] = {"code": "unhealthy", "message": liveness[-1][2], "at": at}
+    if isinstance(entry, TaskSpec) and entry.health is not None:
+        same_pod = view is not None and pod is not None and view.pod == pod.get("uuid")
+        doc["health"] = _health_doc(view) if view is not None and same_pod else None
     old_updated = previous.get("updated_at")
     unchanged = {k: v for k, v in previous.items() if k != "updated_at"} == doc
     doc["updated_at"] = old_updated if unchanged and isinstance(old_updated, str) else at
@@ -818,6 +837,60 @@ def _inspect(uuid: str, where: str | None) -> str:
     if where.startswith("journalctl"):
         return f"rkt status {uuid}; {where}"
     return f"rkt status {uuid}; tail -n 50 {where}"
+
+
+def _health_gate(verdict: _Verdict, entry: object, view: HealthView | None) -> _Verdict:
+    """A Running task with `spec.health` is Ready only once its pod's check passes."""
+    if verdict.phase != TaskPhase.RUNNING or not isinstance(entry, TaskSpec):
+        return verdict
+    if entry.health is None:
+        return verdict
+    pod = verdict.pod or {}
+    if view is not None and view.pod == pod.get("uuid") and view.state == HealthState.HEALTHY:
+        return dataclasses.replace(verdict, message=f"{verdict.message}; healthy")
+    if view is not None and view.pod == pod.get("uuid") and view.state == HealthState.UNHEALTHY:
+        action = (
+            "left running (restart policy never)"
+            if entry.restart.policy == RestartPolicy.NEVER
+            else "restarting it"
+        )
+        msg = f"{verdict.message}; unhealthy, {action}: {health.summary(view)}"
+        return dataclasses.replace(verdict, reason="Unhealthy", message=msg, ready="False",
+                                   reconciling="True")  # fmt: skip
+    said = health.summary(view) if view is not None else "health check not run yet"
+    msg = f"{verdict.message}; {said}"
+    return dataclasses.replace(verdict, reason="HealthChecking", ready="False",
+                               reconciling="True", message=msg)  # fmt: skip
+
+
+def _liveness(facts: _Facts, view: HealthView | None) -> list[tuple[str, str, str, bool]]:
+    """A history event per pod this pass stopped because it failed its health check."""
+    events: list[tuple[str, str, str, bool]] = []
+    for outcome in facts.outcomes:
+        action = outcome.action
+        if not (isinstance(action, Stop) and action.reason == Reason.UNHEALTHY and outcome.ok):
+            continue
+        said = f": {health.summary(view)}" if view is not None and view.pod == action.uuid else ""
+        msg = f"pod {_short(action.uuid)} failed its health check{said}; stopped to restart it"
+        spec_hash = facts.spec_hash
+        if spec_hash:
+            events.append((spec_hash, "unhealthy", msg, False))
+    return events
+
+
+def _health_doc(view: HealthView) -> dict[str, Any]:
+    last = view.last
+    return {
+        "state": str(view.state),
+        "pod_uuid": view.pod,
+        "since": iso(view.since),
+        "consecutive_failures": view.consecutive_failures,
+        "consecutive_successes": view.consecutive_successes,
+        "last_check": None if last is None else {
+            "ok": last.ok, "at": iso(last.at),
+            "duration_ms": round(last.duration_s * 1000, 1), "output": last.output,
+        },
+    }  # fmt: skip
 
 
 def action_name(action: Start | RunPrepared | Stop | Remove) -> str:

@@ -24,7 +24,9 @@ from controller.manifests.schema import schema_problems
 from controller.manifests.yamlload import decode, load
 from controller.model import (
     API_VERSION,
+    CheckKind,
     Constraint,
+    HealthCheck,
     PortRequest,
     Resources,
     Restart,
@@ -104,7 +106,7 @@ def compute_spec_hash(spec: TaskSpec) -> SpecHash:
     validated, defaulted ones ("10000ms" and "10s" hash alike); mappings are
     key-sorted; list order is kept because it is meaningful (args, volumes).
     """
-    doc = {
+    doc: dict[str, object] = {
         "apiVersion": API_VERSION,
         "name": spec.name,
         "image": spec.image,
@@ -137,6 +139,14 @@ def compute_spec_hash(spec: TaskSpec) -> SpecHash:
         "update_order": str(spec.update_order),
         **extraargs.hash_fields(spec.extra_prepare_args, spec.extra_run_args),
     }
+    if spec.health is not None:
+        # Only when set: manifests without a check keep the hash they always had. A
+        # check edit replaces the pod, as a Kubernetes probe edit restarts the container:
+        # the check is part of what the pod is, and a fresh pod starts it afresh.
+        h = spec.health
+        doc["health"] = [str(h.kind), h.port, h.path, h.status_min, h.status_max,
+                         list(h.command), h.interval_s, h.timeout_s, h.start_period_s,
+                         h.failure_threshold, h.success_threshold]  # fmt: skip
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     return SpecHash(SPEC_HASH_PREFIX + digest[:SPEC_HASH_HEX_CHARS])
@@ -195,8 +205,28 @@ def _to_spec(data: dict[str, Any], source: str) -> TaskSpec:
         update_order=UpdateOrder(spec.get("update", {}).get("order", UpdateOrder.STOP_FIRST)),
         suspend=spec.get("suspend", False),
         **extraargs.spec_fields(spec),
+        health=_health(spec["health"]) if "health" in spec else None,
     )
     return dataclasses.replace(built, spec_hash=compute_spec_hash(built))
+
+
+def _health(section: Mapping[str, Any]) -> HealthCheck:
+    d = HealthCheck(kind=CheckKind.TCP)
+    common: dict[str, Any] = {
+        "interval_s": _seconds(section, "interval", d.interval_s),
+        "timeout_s": _seconds(section, "timeout", d.timeout_s),
+        "start_period_s": _seconds(section, "start_period", d.start_period_s),
+        "failure_threshold": section.get("failure_threshold", d.failure_threshold),
+        "success_threshold": section.get("success_threshold", d.success_threshold),
+    }
+    if "http" in section:
+        http = section["http"]
+        low, _, high = str(http.get("expected_status", "200-399")).partition("-")
+        return HealthCheck(kind=CheckKind.HTTP, port=http["port"], path=http.get("path", "/"),
+                           status_min=int(low), status_max=int(high or low), **common)  # fmt: skip
+    if "tcp" in section:
+        return HealthCheck(kind=CheckKind.TCP, port=section["tcp"]["port"], **common)
+    return HealthCheck(kind=CheckKind.EXEC, command=tuple(section["exec"]["command"]), **common)
 
 
 def _sorted_map(items: Mapping[str, str]) -> Mapping[str, str]:

@@ -151,6 +151,49 @@ def update_order(doc: Document) -> None:
             )
 
 
+def health(doc: Document) -> None:
+    base: Path = ("spec", "health")
+    section = get(doc.data, "spec", "health")
+    if not isinstance(section, dict):
+        return
+    kinds = [k for k in ("http", "tcp", "exec") if k in section]
+    if len(kinds) != 1:
+        found = f"found {', '.join(kinds)}" if kinds else "found none"
+        doc.add(base, f"a check needs exactly one of http, tcp or exec ({found})")
+    for kind in ("http", "tcp"):
+        label = get(section, kind, "port")
+        ports = get(doc.data, "spec", "resources", "ports")
+        if isinstance(label, str) and not (isinstance(ports, dict) and label in ports):
+            doc.add(
+                (*base, kind, "port"),
+                f"port label {quote_key(label)} is not declared in spec.resources.ports; "
+                "declare it there (the check connects to it)",
+            )
+    if get(section, "exec", "command") == []:
+        doc.add((*base, "exec", "command"), "the command is empty; give the argv to run")
+    status = get(section, "http", "expected_status")
+    if isinstance(status, str) and "-" in status:
+        low, high = status.split("-", 1)
+        if low.isdigit() and high.isdigit() and int(low) > int(high):
+            doc.add(
+                (*base, "http", "expected_status"),
+                f"{quote(status)} is an empty range; write low-high",
+            )
+    seconds: dict[str, float] = {}
+    for key in ("interval", "timeout", "start_period"):
+        value = section.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            doc.add((*base, key), f'{value} has no unit; write "{value}s"')
+        elif isinstance(value, str):
+            try:
+                seconds[key] = parse_duration(value)
+            except ValueError as exc:
+                doc.add((*base, key), str(exc))
+    for key in ("interval", "timeout"):
+        if seconds.get(key) == 0:
+            doc.add((*base, key), "must be longer than 0s")
+
+
 def variables(doc: Document) -> None:
     targets: list[tuple[Path, object]] = [  # (path, text)
         (("spec", "config", "command"), get(doc.data, "spec", "config", "command"))
