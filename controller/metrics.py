@@ -3,14 +3,18 @@
 SHELL (holds counters across passes; does no I/O). `statusfiles.StatusWriter`
 owns one `Metrics`, feeds it every pass with `observe_pass()` and writes
 `render()` to `<status_dir>/rktctl.prom` with `fsio.atomic_write`. Exposition is
-done by prometheus-client (never by hand), with a private registry so nothing
-of the process (GC, platform collectors) leaks into the file. Never raises for
-data conditions; never talks to rkt.
+done by prometheus-client (never by hand), with private registries so nothing
+of the process (GC, platform collectors) leaks into the file. The per-task
+families (one series per task: thousands) are updated in place, only for the
+tasks whose values changed, each in a registry of its own whose rendered text is
+kept until one of its series changes; the small pass-wide families are rendered
+every time. Never raises for data conditions; never talks to rkt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter as Tally
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -21,6 +25,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
 
 from controller import __version__
 from controller.model import HoldReason, Outcome, PassReport, PassResult
@@ -87,21 +92,25 @@ class Metrics:
             registry=r,
         )
         self._tasks = Gauge("rktctl_tasks", "Tasks per phase.", ["phase"], registry=r)
-        self._phase = Gauge(
-            "rktctl_task_phase", "1 for each task's current phase.", ["task", "phase"], registry=r
-        )
+        # One registry per per-task family: its text is rendered again only when it changed.
+        self._per_task = [CollectorRegistry(auto_describe=True) for _ in range(3)]
+        self._per_task_text: list[bytes | None] = [None, None, None]
+        self._phase = Gauge("rktctl_task_phase", "1 for each task's current phase.",
+                            ["task", "phase"], registry=self._per_task[0])  # fmt: skip
         self._restarts = Gauge(
             "rktctl_task_restarts",
             "Restarts of the task's current spec counted by the crash-loop backoff.",
             ["task"],
-            registry=r,
+            registry=self._per_task[1],
         )
         self._exit_code = Gauge(
             "rktctl_task_last_exit_code",
             "Exit code of the task's last finished pod (absent until one finished).",
             ["task"],
-            registry=r,
+            registry=self._per_task[2],
         )
+        self._task_values: dict[str, tuple[str | None, int | None, int | None]] = {}
+        """Per task: (phase, restarts, last exit code) as the per-task series show them."""
         self._guard = Gauge(
             "rktctl_deletion_guard_held",
             "1 while the deletion guard holds back stopping pods.",
@@ -123,23 +132,25 @@ class Metrics:
         self, report: PassReport, task_docs: Mapping[str, Mapping[str, Any]], now: float
     ) -> None:
         """Update every metric from one pass's report and the task documents built from it."""
-        counts = {str(p): 0 for p in TaskPhase}
-        self._phase.clear()
-        self._restarts.clear()
-        self._exit_code.clear()
+        values = self._task_values
+        for name in [n for n in values if n not in task_docs]:
+            self._set_task(name, values.pop(name), (None, None, None))
         for name, doc in task_docs.items():
             phase = doc.get("phase")
-            if isinstance(phase, str):
-                counts[phase] = counts.get(phase, 0) + 1
-                self._phase.labels(task=name, phase=phase).set(1)
             restarts = doc.get("restarts")
-            if isinstance(restarts, int):
-                self._restarts.labels(task=name).set(restarts)
             code = doc.get("last_exit_code")
-            if isinstance(code, int) and not isinstance(code, bool):
-                self._exit_code.labels(task=name).set(code)
-        for phase, count in counts.items():
-            self._tasks.labels(phase=phase).set(count)
+            new = (
+                phase if isinstance(phase, str) else None,
+                restarts if isinstance(restarts, int) and not isinstance(restarts, bool) else None,
+                code if isinstance(code, int) and not isinstance(code, bool) else None,
+            )
+            old = values.get(name, (None, None, None))
+            if new != old:
+                self._set_task(name, old, new)
+                values[name] = new
+        counts = Tally(v[0] for v in values.values() if v[0] is not None)
+        for phase in {*(str(p) for p in TaskPhase), *counts}:
+            self._tasks.labels(phase=phase).set(counts.get(phase, 0))
 
         self._duration.observe(max(report.finished_at - report.started_at, 0.0))
         self._passes.labels(result=str(report.result)).inc()
@@ -156,6 +167,31 @@ class Metrics:
             result = _action_result(outcome)
             self._actions.labels(action=action_name(outcome.action), result=result).inc()
 
+    def _set_task(
+        self,
+        name: str,
+        old: tuple[str | None, int | None, int | None],
+        new: tuple[str | None, int | None, int | None],
+    ) -> None:
+        """Move one task's series from `old` to `new` values (None: no series)."""
+        if old[0] != new[0]:
+            if old[0] is not None:
+                self._phase.remove(name, old[0])
+            if new[0] is not None:
+                self._phase.labels(task=name, phase=new[0]).set(1)
+            self._per_task_text[0] = None
+        for index, gauge, before, value in (
+            (1, self._restarts, old[1], new[1]),
+            (2, self._exit_code, old[2], new[2]),
+        ):
+            if before == value:
+                continue
+            if value is None:
+                gauge.remove(name)
+            else:
+                gauge.labels(task=name).set(value)
+            self._per_task_text[index] = None
+
     def record_rkt_failure(self, subcommand: str) -> None:
         """Count one failed rkt invocation of `subcommand` (e.g. "prepare")."""
         self._rkt_failures.labels(subcommand=subcommand or "?").inc()
@@ -164,9 +200,19 @@ class Metrics:
         """Mark the loop as running (1) or shutting down (0) for the last write."""
         self._up.set(1 if up else 0)
 
+    def collect(self) -> Iterator[Metric]:
+        """Every metric family the textfile holds (the pass-wide and the per-task ones)."""
+        for registry in (self.registry, *self._per_task):
+            yield from registry.collect()
+
     def render(self) -> bytes:
         """Return the metrics in the Prometheus text format (what node_exporter reads)."""
-        return generate_latest(self.registry)
+        for index, registry in enumerate(self._per_task):
+            if self._per_task_text[index] is None:
+                self._per_task_text[index] = generate_latest(registry)
+        return generate_latest(self.registry) + b"".join(
+            text for text in self._per_task_text if text is not None
+        )
 
 
 def _action_result(outcome: Outcome) -> str:

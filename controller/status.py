@@ -22,6 +22,7 @@ from typing import Any
 from controller.model import (
     FINISHED_STATES,
     LIVE_STATES,
+    DesiredState,
     Hold,
     HoldReason,
     Invalid,
@@ -647,10 +648,38 @@ def _last_exit_code(facts: _Facts, previous: object) -> int | None:
 # --- public builders -----------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class TaskMemo:
+    """What one task's document was built from, so an unchanged task is not built again.
+
+    `key` holds every input of the document but the previous document itself (see
+    `_memo_key`); `settled` says the document it gave was already its own fixpoint
+    (building it again from itself changed nothing), so it can be reused as is.
+    """
+
+    key: tuple[object, ...]
+    settled: bool
+
+
 def build_task_statuses(
     report: PassReport, *, previous: Mapping[str, Mapping[str, Any]], now: float
 ) -> dict[str, dict[str, Any]]:
     """Given a pass report, the previous task documents by name and `now`, return the new ones.
+
+    See `build_task_statuses_memo`, which this calls without a memo.
+    """
+    return build_task_statuses_memo(report, previous=previous, now=now, memo={})[0]
+
+
+def build_task_statuses_memo(
+    report: PassReport,
+    *,
+    previous: Mapping[str, Mapping[str, Any]],
+    now: float,
+    memo: Mapping[str, TaskMemo],
+) -> tuple[dict[str, dict[str, Any]], dict[str, TaskMemo]]:
+    """Given a pass report, the previous task documents by name, `now` and the memo the
+    previous call returned, return the new documents and the new memo.
 
     One document per task name known from the desired state (valid, invalid or
     duplicated) and per owned pod whose task is no longer desired (while its pod
@@ -660,7 +689,10 @@ def build_task_statuses(
     task keeps its previous phase and pod with every condition Unknown, and
     documents of tasks that are no longer desired are carried over unchanged (their
     pods may still exist). A document whose content did not change keeps its
-    `updated_at`, so callers can skip rewriting it. Never raises for data conditions.
+    `updated_at`, so callers can skip rewriting it. A task whose inputs equal those
+    of its memo entry, with no action outcome or newly ended pod this pass, gets its
+    previous document object back without building it (the idle pass costs almost
+    nothing per task). Never raises for data conditions.
     """
     desired = report.desired
     observation = report.observation
@@ -679,38 +711,111 @@ def build_task_statuses(
             global_holds.append(hold)
         else:
             holds_by_task.setdefault(hold.task, []).append(hold)
+    global_tuple = tuple(global_holds)
 
     names: set[TaskName] = set(desired.tasks) | set(desired.duplicates) | set(pods_by_task)
     docs: dict[str, dict[str, Any]] = {}
+    new_memo: dict[str, TaskMemo] = {}
     if observation is None:
         for name, doc in previous.items():
             if name not in names:
                 docs[name] = dict(doc)
     at = iso(now)
+    no_pods: tuple[ObservedPod, ...] = ()
     for name in sorted(names):
         entry = None if name in desired.duplicates else desired.tasks.get(name)
         restart = report.restarts.get(name)
         spec_hash = entry.spec_hash if isinstance(entry, TaskSpec) else None
         if restart is not None and restart.spec_hash not in (None, spec_hash):
             restart = None  # counters of another spec: the new spec starts afresh
+        before = previous.get(name)
+        outcomes = outcomes_by_task.get(name)
+        term = _new_termination(report.terminations.get(name), before or {})
+        task_pods = tuple(pods_by_task[name]) if name in pods_by_task else no_pods
+        holds = tuple(holds_by_task[name]) if name in holds_by_task else ()
+        retry_at = report.retries.get(name)
+        key = _memo_key(
+            entry=entry,
+            duplicates=desired.duplicates.get(name, ()),
+            pods=task_pods,
+            observed=observation is not None,
+            holds=holds,
+            global_holds=global_tuple,
+            restart=restart,
+            blocked=report.blocked.get(name),
+            error=report.error,
+            retry_at=retry_at,
+            revision=source_revision(desired, entry),
+            now=now,
+        )
+        old = memo.get(name)
+        if (
+            before is not None
+            and not outcomes
+            and term is None
+            and old is not None
+            and old.settled
+            and old.key == key
+        ):
+            docs[name] = before  # type: ignore[assignment]  # handed back unchanged
+            new_memo[name] = old
+            continue
         facts = _Facts(
             name=name,
             entry=entry,
             duplicate_sources=tuple(sorted(desired.duplicates.get(name, ()))),
-            pods=tuple(pods_by_task.get(name, ())),
+            pods=task_pods,
             observed=observation is not None,
-            outcomes=tuple(outcomes_by_task.get(name, ())),
-            holds=tuple(holds_by_task.get(name, ())),
-            global_holds=tuple(global_holds),
+            outcomes=tuple(outcomes or ()),
+            holds=holds,
+            global_holds=global_tuple,
             restart=restart,
             blocked=report.blocked.get(name),
             error=report.error,
-            prior_error=_prior_error(previous.get(name, {})),
-            termination=_new_termination(report.terminations.get(name), previous.get(name, {})),
+            prior_error=_prior_error(before or {}),
+            termination=term,
             now=now,
         )
-        docs[name] = _task_doc(facts, report, previous.get(name, {}), at)
-    return docs
+        doc, unchanged = _task_doc(facts, report, before or {}, at)
+        docs[name] = doc
+        # Only a document that building did not change is a fixpoint worth reusing.
+        new_memo[name] = TaskMemo(key=key, settled=unchanged and not outcomes and term is None)
+    return docs, new_memo
+
+
+def source_revision(desired: DesiredState, entry: object) -> str | None:
+    """The revision of one task's own manifest (its content hash), or None if unknown."""
+    source = getattr(entry, "source", None)
+    return desired.source_revisions.get(source) if isinstance(source, str) else None
+
+
+def _memo_key(
+    *,
+    entry: TaskSpec | Invalid | None,
+    duplicates: Sequence[str],
+    pods: tuple[ObservedPod, ...],
+    observed: bool,
+    holds: tuple[Hold, ...],
+    global_holds: tuple[Hold, ...],
+    restart: RestartState | None,
+    blocked: str | None,
+    error: str | None,
+    retry_at: float | None,
+    revision: str | None,
+    now: float,
+) -> tuple[object, ...]:
+    """Every input of a task document besides the previous document.
+
+    `now` enters only through the two comparisons the rules make with it (a backoff
+    or a failed stop's retry still ahead), so the key of an idle task stays equal
+    from pass to pass and changes the moment either deadline passes.
+    """
+    backoff_ahead = (
+        restart is not None and restart.not_before is not None and restart.not_before > now
+    )
+    retry_ahead = retry_at is not None and retry_at > now
+    return (entry, tuple(duplicates), pods, observed, holds, global_holds, restart, blocked,
+            error, retry_at, backoff_ahead, retry_ahead, revision)  # fmt: skip
 
 
 def _new_termination(term: Termination | None, previous: Mapping[str, Any]) -> Termination | None:
@@ -729,7 +834,8 @@ def _prior_error(previous: Mapping[str, Any]) -> str | None:
 
 def _task_doc(
     facts: _Facts, report: PassReport, previous: Mapping[str, Any], at: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
+    """The task's document, and whether it equals `previous` but for `updated_at`."""
     verdict = _decide(facts)
     phase = verdict.phase
     pod = verdict.pod
@@ -764,7 +870,7 @@ def _task_doc(
         "name": facts.name,
         "source": source,
         "spec_hash": facts.spec_hash,
-        "revision": report.desired.revision,
+        "revision": source_revision(report.desired, entry),
         "phase": str(phase),
         "since": since if isinstance(since, str) else at,
         "message": message,
@@ -780,7 +886,7 @@ def _task_doc(
     old_updated = previous.get("updated_at")
     unchanged = {k: v for k, v in previous.items() if k != "updated_at"} == doc
     doc["updated_at"] = old_updated if unchanged and isinstance(old_updated, str) else at
-    return doc
+    return doc, unchanged
 
 
 def action_name(action: Start | RunPrepared | Stop | Remove) -> str:

@@ -5,8 +5,11 @@ pass; it builds the documents with the pure `status` module and writes each
 changed one with `fsio.atomic_write` (readers see the old or the new file,
 never half), deletes the documents of tasks that are gone, and rewrites the
 controller document and the Prometheus textfile every time (they carry the
-heartbeat). `rktctl status` uses `read_controller_status()` and
-`read_task_statuses()`: they read files only, never rkt, so no root is needed.
+heartbeat). A task whose inputs did not change costs neither a build nor a write
+(`status.build_task_statuses_memo`); each file is fsynced before its rename and
+each directory once per publish, after its renames. `rktctl status` uses
+`read_controller_status()` and `read_task_statuses()`: they read files only, never
+rkt, so no root is needed.
 Never writes outside the status directory.
 """
 
@@ -25,10 +28,15 @@ from urllib.parse import quote
 from controller import __version__
 from controller.config import Config
 from controller.errors import RktctlError, StatusWriteError
-from controller.fsio import atomic_write
+from controller.fsio import atomic_write, fsync_dir
 from controller.metrics import Metrics
 from controller.model import PassReport
-from controller.status import DaemonInfo, build_controller_status, build_task_statuses
+from controller.status import (
+    DaemonInfo,
+    TaskMemo,
+    build_controller_status,
+    build_task_statuses_memo,
+)
 
 TASKS_DIR = "tasks"
 CONTROLLER_FILE = "controller.json"
@@ -75,6 +83,7 @@ class StatusWriter:
         self._on_disk: dict[str, dict[str, Any]] = {}
         """What each tasks/<name>.json holds now, so unchanged files are not rewritten."""
         self._strays: list[Path] = []
+        self._memo: dict[str, TaskMemo] = {}
 
     def publish(self, report: PassReport, *, daemon: DaemonInfo, now: float) -> None:
         """Build and write every status file for `report`.
@@ -86,28 +95,41 @@ class StatusWriter:
         if self._built is None:
             self._built = self._load_previous()
             self._on_disk = dict(self._built)
-        docs = build_task_statuses(report, previous=self._built, now=now)
+        docs, self._memo = build_task_statuses_memo(
+            report, previous=self._built, now=now, memo=self._memo
+        )
         self._built = docs
         problems: list[str] = []
 
+        wrote = False
         for name, doc in docs.items():
-            if self._on_disk.get(name) == doc:
+            on_disk = self._on_disk.get(name)
+            if on_disk is doc or on_disk == doc:
                 continue
             try:
-                atomic_write(self.tasks_dir / task_file_name(name), _dump(doc))
+                atomic_write(self.tasks_dir / task_file_name(name), _dump(doc), sync_dir=False)
             except StatusWriteError as exc:
                 problems.append(str(exc))
                 self._on_disk.pop(name, None)  # unknown now: rewrite next time
             else:
                 self._on_disk[name] = doc
+                wrote = True
         stale = [self.tasks_dir / task_file_name(n) for n in self._on_disk if n not in docs]
         for path in stale + self._strays:
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
                 problems.append(f"cannot delete {path}: {exc}")
+            else:
+                wrote = True
         self._strays = []
-        self._on_disk = {n: d for n, d in self._on_disk.items() if n in docs}
+        if stale:
+            self._on_disk = {n: d for n, d in self._on_disk.items() if n in docs}
+        if wrote:
+            try:
+                fsync_dir(self.tasks_dir)  # once for every rename and unlink above
+            except StatusWriteError as exc:
+                problems.append(str(exc))
 
         controller = build_controller_status(report, task_docs=docs, daemon=daemon, now=now)
         self.metrics.observe_pass(report, docs, now)
@@ -116,9 +138,13 @@ class StatusWriter:
             (self.status_dir / METRICS_FILE, self.metrics.render()),
         ):
             try:
-                atomic_write(path, payload)
+                atomic_write(path, payload, sync_dir=False)
             except StatusWriteError as exc:
                 problems.append(str(exc))
+        try:
+            fsync_dir(self.status_dir)
+        except StatusWriteError as exc:
+            problems.append(str(exc))
         if problems:
             raise StatusWriteError("; ".join(problems))
 

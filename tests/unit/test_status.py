@@ -66,7 +66,9 @@ def report(
         started_at=NOW - 0.25,
         finished_at=NOW,
         result=result,
-        desired=want if want is not None else desired(WEB, revision="rev1"),
+        desired=want
+        if want is not None
+        else desired(WEB, revision="rev1", source_revisions={"web.yaml": "sha256:web1"}),
         observation=obs,
         plan=Plan(holds=holds),
         outcomes=outcomes,
@@ -221,7 +223,7 @@ def test_running_document_whole() -> None:
         "name": "web",
         "source": "web.yaml",
         "spec_hash": H,
-        "revision": "rev1",
+        "revision": "sha256:web1",  # the task's own manifest; the directory's is "rev1"
         "phase": "Running",
         "since": iso(NOW),
         "message": f"pod 11111111 running since {iso(BASE_TIME + 1)}",
