@@ -13,7 +13,7 @@ it into bounded, printable text happens here. The shapes are the contract of
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -655,10 +655,13 @@ class TaskMemo:
     `key` holds every input of the document but the previous document itself (see
     `_memo_key`); `settled` says the document it gave was already its own fixpoint
     (building it again from itself changed nothing), so it can be reused as is.
+    `summary` is the part of the document that controller.json and the metrics read
+    (`phase`, `restarts`, `last_exit_code`), so they never need the whole document.
     """
 
     key: tuple[object, ...]
     settled: bool
+    summary: Mapping[str, Any]
 
 
 def build_task_statuses(
@@ -666,9 +669,15 @@ def build_task_statuses(
 ) -> dict[str, dict[str, Any]]:
     """Given a pass report, the previous task documents by name and `now`, return the new ones.
 
-    See `build_task_statuses_memo`, which this calls without a memo.
+    See `build_task_statuses_memo`; without a memo every document is built.
     """
     return build_task_statuses_memo(report, previous=previous, now=now, memo={})[0]
+
+
+def summaries(memo: Mapping[str, TaskMemo]) -> dict[str, Mapping[str, Any]]:
+    """Every task's `TaskMemo.summary` by name: what `build_controller_status` and the
+    metrics read of the documents."""
+    return {name: entry.summary for name, entry in memo.items()}
 
 
 def build_task_statuses_memo(
@@ -677,9 +686,12 @@ def build_task_statuses_memo(
     previous: Mapping[str, Mapping[str, Any]],
     now: float,
     memo: Mapping[str, TaskMemo],
+    sink: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, TaskMemo]]:
     """Given a pass report, the previous task documents by name, `now` and the memo the
-    previous call returned, return the new documents and the new memo.
+    previous call returned, return the documents built this time and the new memo.
+    With `sink`, each built document is handed to `sink(name, doc)` as soon as it is
+    built instead of being returned (a cold start need not hold them all at once).
 
     One document per task name known from the desired state (valid, invalid or
     duplicated) and per owned pod whose task is no longer desired (while its pod
@@ -689,10 +701,13 @@ def build_task_statuses_memo(
     task keeps its previous phase and pod with every condition Unknown, and
     documents of tasks that are no longer desired are carried over unchanged (their
     pods may still exist). A document whose content did not change keeps its
-    `updated_at`, so callers can skip rewriting it. A task whose inputs equal those
-    of its memo entry, with no action outcome or newly ended pod this pass, gets its
-    previous document object back without building it (the idle pass costs almost
-    nothing per task). Never raises for data conditions.
+    `updated_at`, so callers can skip rewriting it.
+
+    The memo has an entry for every task this pass has a document for. A task whose
+    inputs equal its memo entry's, with no action outcome or newly ended pod this
+    pass, is not built at all: it is absent from the returned documents (its previous
+    document stands, and `previous` is not even read for it), so an idle pass costs
+    almost nothing per task. Never raises for data conditions.
     """
     desired = report.desired
     observation = report.observation
@@ -719,7 +734,11 @@ def build_task_statuses_memo(
     if observation is None:
         for name, doc in previous.items():
             if name not in names:
-                docs[name] = dict(doc)
+                if sink is None:
+                    docs[name] = dict(doc)
+                else:
+                    sink(name, dict(doc))
+                new_memo[name] = TaskMemo(key=(), settled=False, summary=_summary(doc))
     at = iso(now)
     no_pods: tuple[ObservedPod, ...] = ()
     for name in sorted(names):
@@ -728,9 +747,8 @@ def build_task_statuses_memo(
         spec_hash = entry.spec_hash if isinstance(entry, TaskSpec) else None
         if restart is not None and restart.spec_hash not in (None, spec_hash):
             restart = None  # counters of another spec: the new spec starts afresh
-        before = previous.get(name)
         outcomes = outcomes_by_task.get(name)
-        term = _new_termination(report.terminations.get(name), before or {})
+        ended = report.terminations.get(name)
         task_pods = tuple(pods_by_task[name]) if name in pods_by_task else no_pods
         holds = tuple(holds_by_task[name]) if name in holds_by_task else ()
         retry_at = report.retries.get(name)
@@ -750,16 +768,19 @@ def build_task_statuses_memo(
         )
         old = memo.get(name)
         if (
-            before is not None
-            and not outcomes
-            and term is None
-            and old is not None
+            old is not None
             and old.settled
+            and not outcomes
+            and ended is None
             and old.key == key
+            and name in previous
         ):
-            docs[name] = before  # type: ignore[assignment]  # handed back unchanged
-            new_memo[name] = old
+            # Its document stands as it is. The new key holds this pass's pods, so the
+            # memo never keeps an older observation alive.
+            new_memo[name] = TaskMemo(key=key, settled=True, summary=old.summary)
             continue
+        before = previous.get(name) or {}
+        term = _new_termination(ended, before)
         facts = _Facts(
             name=name,
             entry=entry,
@@ -772,15 +793,23 @@ def build_task_statuses_memo(
             restart=restart,
             blocked=report.blocked.get(name),
             error=report.error,
-            prior_error=_prior_error(before or {}),
+            prior_error=_prior_error(before),
             termination=term,
             now=now,
         )
-        doc, unchanged = _task_doc(facts, report, before or {}, at)
-        docs[name] = doc
+        doc, unchanged = _task_doc(facts, report, before, at)
+        if sink is None:
+            docs[name] = doc
+        else:
+            sink(name, doc)
         # Only a document that building did not change is a fixpoint worth reusing.
-        new_memo[name] = TaskMemo(key=key, settled=unchanged and not outcomes and term is None)
+        settled = unchanged and not outcomes and term is None
+        new_memo[name] = TaskMemo(key=key, settled=settled, summary=_summary(doc))
     return docs, new_memo
+
+
+def _summary(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: doc.get(k) for k in ("phase", "restarts", "last_exit_code")}
 
 
 def source_revision(desired: DesiredState, entry: object) -> str | None:

@@ -229,18 +229,19 @@ def test_a_spec_edit_and_a_removal_rewrite_only_their_tasks(host: Host) -> None:
 
 
 def test_a_memoised_document_still_sees_its_backoff_end() -> None:
-    # Nothing changes between the two builds but the clock: the backoff ends.
+    # Nothing changes between the builds but the clock: the backoff ends.
     web = task("web")
     restarts = {TaskName("web"): RestartState(not_before=200.0, spec_hash=web.spec_hash)}
     rep = report(want=desired(web), obs=observation(), restarts=restarts)
     docs, memo = build_task_statuses_memo(rep, previous={}, now=100.0, memo={})
-    docs, memo = build_task_statuses_memo(rep, previous=docs, now=150.0, memo=memo)
-    assert docs["web"]["phase"] == "Backoff"
-    same = docs["web"]
-    docs, memo = build_task_statuses_memo(rep, previous=docs, now=160.0, memo=memo)
-    assert docs["web"] is same  # reused, not built again
-    docs, memo = build_task_statuses_memo(rep, previous=docs, now=201.0, memo=memo)
-    assert docs["web"]["phase"] == "Pending"
+    latest = dict(docs)
+    for now in (150.0, 160.0):
+        docs, memo = build_task_statuses_memo(rep, previous=latest, now=now, memo=memo)
+        latest.update(docs)
+    assert docs == {}  # settled: not built again
+    assert memo["web"].summary["phase"] == latest["web"]["phase"] == "Backoff"
+    docs, memo = build_task_statuses_memo(rep, previous=latest, now=201.0, memo=memo)
+    assert docs["web"]["phase"] == memo["web"].summary["phase"] == "Pending"
 
 
 def test_a_memoised_document_follows_its_pod(host: Host) -> None:
