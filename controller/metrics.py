@@ -30,8 +30,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from controller import __version__
+from controller.controllerstatus import action_name
 from controller.model import HoldReason, Outcome, PassReport, PassResult
-from controller.status import TaskPhase, action_name
+from controller.phase import TaskPhase
 
 PASS_DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 # Pre-created so `rate()` and `increase()` see a zero before the first failure.

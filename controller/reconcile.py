@@ -49,6 +49,7 @@ import structlog
 from controller import backoff, manifest, nodeinfo, placement, podlogs, rktargs, security, volumes
 from controller.actuate import ActContext, ActionQueue, TaskExtras, apply, kill_timeout_of, run_task
 from controller.config import Config
+from controller.controllerstatus import action_counts
 from controller.errors import ManifestError, RktctlError, StatusWriteError
 from controller.fsio import (
     RACY_NS,
@@ -91,14 +92,13 @@ from controller.model import (
 )
 from controller.plan import PlanPolicy, plan
 from controller.runtime import Runtime, argv_options, pod_logs_dir
-from controller.status import (
+from controller.termination import (
     POD_EXITED,
-    action_counts,
     early_exit_failed,
-    iso,
     termination_failed,
     termination_summary,
 )
+from controller.timefmt import iso
 
 log = structlog.get_logger()
 

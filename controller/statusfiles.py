@@ -29,17 +29,12 @@ from urllib.parse import quote
 
 from controller import __version__
 from controller.config import Config
+from controller.controllerstatus import DaemonInfo, build_controller_status
 from controller.errors import RktctlError, StatusWriteError
 from controller.fsio import atomic_write, fsync_dir
 from controller.metrics import Metrics
 from controller.model import PassReport
-from controller.status import (
-    DaemonInfo,
-    TaskMemo,
-    build_controller_status,
-    build_task_statuses_memo,
-    summaries,
-)
+from controller.status import TaskMemo, build_task_statuses_memo, summaries
 
 TASKS_DIR = "tasks"
 CONTROLLER_FILE = "controller.json"

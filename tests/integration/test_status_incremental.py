@@ -20,6 +20,7 @@ import pytest
 
 from controller import manifest
 from controller.config import Config
+from controller.controllerstatus import DaemonInfo
 from controller.model import (
     STAMP_MANAGED_BY,
     STAMP_MANAGED_BY_VALUE,
@@ -33,7 +34,7 @@ from controller.model import (
 )
 from controller.observe import parse_pod_list
 from controller.reconcile import Reconciler
-from controller.status import DaemonInfo, build_task_statuses_memo
+from controller.status import build_task_statuses_memo
 from controller.statusfiles import StatusWriter
 from tests.factories import desired, observation, task
 from tests.unit.test_status import report

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from controller.controllerstatus import DaemonInfo, build_controller_status
 from controller.model import (
     Hold,
     HoldReason,
@@ -27,17 +28,10 @@ from controller.model import (
     Stop,
     TaskName,
 )
-from controller.status import (
-    DaemonInfo,
-    TaskPhase,
-    build_controller_status,
-    build_task_statuses,
-    heartbeat_problem,
-    human_age,
-    iso,
-    parse_iso,
-    render_table,
-)
+from controller.phase import TaskPhase
+from controller.status import build_task_statuses
+from controller.statustable import heartbeat_problem, render_table
+from controller.timefmt import human_age, iso, parse_iso
 from tests.factories import BASE_TIME, desired, invalid, observation, pod, task
 
 NOW = float(BASE_TIME + 1000)
