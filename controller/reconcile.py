@@ -333,6 +333,8 @@ class Reconciler:
         self._stopping: dict[PodUUID, _StopWatch] = {}
         """Pods asked to stop gracefully that still ran at the last look (background)."""
         self.last_placement: placement.Placement | None = None
+        self._policy = workload_policy(cfg)
+        """Built once per config, so placement can tell "unchanged" by identity."""
         self.passes = 0
         self._captured: dict[PodUUID, None] = {}
         """Finished pods whose end was captured (insertion-ordered, bounded): a pod that
@@ -348,6 +350,7 @@ class Reconciler:
         self._fingerprint = None
         self._node_attrs = None
         self._ports = None
+        self._policy = workload_policy(cfg)
 
     def wait_for_work(self, timeout: float | None = None) -> None:
         """Block until the actions in flight now have finished (their next pass books them)."""
@@ -588,7 +591,8 @@ class Reconciler:
             volumes_enabled=self.cfg.volumes_enabled,
             stage1=self.cfg.stage1,
             default_stage1_flavor=self.cfg.default_stage1_flavor,
-            policy=workload_policy(self.cfg),
+            policy=self._policy,
+            previous=self.last_placement,
         )
 
     def _missing_host_paths(self, specs: Mapping[TaskName, TaskSpec]) -> dict[TaskName, str]:
