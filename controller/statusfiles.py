@@ -218,13 +218,13 @@ class StatusWriter:
             files = []  # unlistable: the first write will say why
         for path in files:
             try:
-                doc = _read_json(path)
+                doc, raw = _read_json_raw(path)
             except (StatusFileError, FileNotFoundError):
                 self._strays.append(path)
                 continue
             name = doc.get("name")
             if isinstance(name, str) and task_file_name(name) == path.name:
-                docs[name] = _pack(_dump(doc))  # as this writer writes it: equal if unchanged
+                docs[name] = _pack(raw)  # what this writer wrote: equal to its dump if unchanged
             else:
                 self._strays.append(path)
         return docs
@@ -243,8 +243,14 @@ def _task_files(tasks_dir: Path) -> list[Path]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     """Return the JSON object in `path`; FileNotFoundError passes through."""
+    return _read_json_raw(path)[0]
+
+
+def _read_json_raw(path: Path) -> tuple[dict[str, Any], bytes]:
+    """Return the JSON object in `path` and the file's bytes (see `_read_json`)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise
     except (OSError, UnicodeDecodeError) as exc:
@@ -255,7 +261,7 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise StatusFileError(f"{path}: not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise StatusFileError(f"{path}: expected a JSON object")
-    return doc
+    return doc, raw
 
 
 def read_controller_status(status_dir: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -253,3 +253,11 @@ def test_a_memoised_document_follows_its_pod(host: Host) -> None:
     host.run()  # starts a new pod of bravo
     assert host.doc("bravo")["pod"]["uuid"] != gone
     assert host.rewritten(before) == {"tasks/bravo.json", "controller.json", "rktctl.prom"}
+
+
+def test_a_restarted_daemon_rewrites_no_unchanged_task_file(host: Host) -> None:
+    before = host.files()
+    host.writer = StatusWriter(host.status)  # a new daemon: nothing remembered but the files
+    host.reconciler = Reconciler(host.reconciler.cfg, host.runtime, environ={})
+    host.run()
+    assert host.rewritten(before) == {"controller.json", "rktctl.prom"}
