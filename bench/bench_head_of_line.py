@@ -37,7 +37,7 @@ CRASH_AFTER_S = 3.0
 
 
 def _event_time(h: Harness, event: str, task: str, after: float) -> float | None:
-    from controller.status import parse_iso
+    from controller.timefmt import parse_iso
 
     for e in h.events(event):
         at = parse_iso(e.get("timestamp"))

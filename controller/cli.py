@@ -243,7 +243,7 @@ def _not_ready(status_dir: str, only: str | None = None) -> list[str]:
 
 
 def _print_report_summary(report: PassReport) -> None:
-    from controller.status import render_output
+    from controller.termination import render_output
 
     for outcome in report.outcomes:
         action = outcome.action
@@ -403,7 +403,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from controller import status, statusfiles
+    from controller import statusfiles, statustable
 
     if args.status_dir:
         status_dir = args.status_dir
@@ -416,7 +416,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         # The daemon writes the documents; reading them again until they say Ready.
         deadline = time.monotonic() + args.wait
         while True:
-            beat = status.heartbeat_problem(
+            beat = statustable.heartbeat_problem(
                 statusfiles.read_controller_status(status_dir), now=time.time()
             )
             waiting = _not_ready(status_dir, args.name) + ([beat] if beat else [])
@@ -439,7 +439,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     else:
         invalid = (controller or {}).get("invalid_manifests")
         print(
-            status.render_table(
+            statustable.render_table(
                 tasks, now=now, invalid_manifests=invalid if isinstance(invalid, list) else ()
             ),
             end="",
@@ -449,7 +449,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         errors = "; ".join(str(e) for e in failed_reload.get("errors") or [])
         print(f"rktctl: warning: the config reload at {failed_reload.get('at')} failed "
               f"({errors}); the daemon runs with its previous config", file=sys.stderr)  # fmt: skip
-    problem = status.heartbeat_problem(controller, now=now)
+    problem = statustable.heartbeat_problem(controller, now=now)
     if problem is not None:
         print(f"rktctl: {status_dir}: {problem}", file=sys.stderr)
         return EXIT_FAILURE

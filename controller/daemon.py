@@ -35,8 +35,8 @@ from controller.errors import ConfigError, RktctlError, StatusWriteError
 from controller.model import PassReport, PassResult
 from controller.reconcile import Reconciler
 from controller.runtime import RktCli, Runtime, make_runtime
-from controller.status import iso
 from controller.statusfiles import StatusWriter, process_info
+from controller.timefmt import iso
 from controller.watch import DesiredWatcher
 
 log = structlog.get_logger()

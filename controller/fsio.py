@@ -278,10 +278,15 @@ def read_manifest_bytes(path: str | os.PathLike[str], *, limit: int) -> bytes:
     return read_manifest(path, limit=limit)[0]
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644) -> None:
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644, sync_dir: bool = True
+) -> None:
     """Replace `path` with `data` so that readers see the old or the new file, never half.
 
-    Raise StatusWriteError if any step fails; the temp file is removed in that case.
+    The file is fsynced before the rename. `sync_dir=False` leaves the directory's fsync
+    (what makes the rename itself durable) to the caller, who writes a batch of files
+    and then calls `fsync_dir` once. Raise StatusWriteError if any step fails; the
+    temp file is removed in that case.
     """
     target = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
@@ -298,7 +303,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int =
         # mkstemp creates 0600; monitoring runs as another user and must read it.
         Path(tmp_name).chmod(mode)
         Path(tmp_name).replace(target)
-        _fsync_dir(target.parent)
+        if sync_dir:
+            _fsync_dir(target.parent)
     except OSError as exc:
         with contextlib.suppress(OSError):
             Path(tmp_name).unlink()
@@ -342,6 +348,17 @@ def trim_head(
         return True
     finally:
         os.close(fd)
+
+
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
+    """Make the renames done in `directory` durable (after `atomic_write(sync_dir=False)`).
+
+    Raise StatusWriteError if the directory cannot be synced.
+    """
+    try:
+        _fsync_dir(Path(directory))
+    except OSError as exc:
+        raise StatusWriteError(f"cannot sync {directory}: {exc}") from exc
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -408,6 +408,10 @@ class DesiredState:
     """The desired directory does not exist or cannot be read."""
     revision: str = ""
     """Git commit of the directory when known, else a hash over all manifest contents."""
+    source_revisions: Mapping[str, str] = field(default_factory=dict)
+    """Manifest source path -> the content hash of that file: one task's own revision
+    (a task's status document carries it; the directory's `revision` would change every
+    task's document whenever any file changes)."""
 
     @property
     def empty(self) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from controller.errors import RktOutputError, RktUnsupported
 from controller.model import (
@@ -268,8 +269,8 @@ def _list(obj: Mapping[str, object], key: str, where: str) -> list[object]:
 
 def _int(obj: Mapping[str, object], key: str, where: str) -> int | None:
     value = obj.get(key)
-    if value is None:
-        return None
+    if value is None or type(value) is int:  # the common case first: 60,000 calls at 10k pods
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise RktOutputError(f"{where}.{key}: expected an integer, got {_kind(value)}")
     return value
@@ -281,7 +282,8 @@ def _str_map(obj: Mapping[str, object], key: str, where: str) -> Mapping[str, st
         return frozen_map()
     if not isinstance(value, dict):
         raise RktOutputError(f"{where}.{key}: expected an object, got {_kind(value)}")
-    return frozen_map({k: v for k, v in value.items() if isinstance(v, str)})
+    # The comprehension already is a fresh dict: wrap it without frozen_map's second copy.
+    return MappingProxyType({k: v for k, v in value.items() if isinstance(v, str)})
 
 
 def _stderr_lines(stderr: bytes) -> tuple[str, ...]:

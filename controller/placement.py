@@ -50,6 +50,19 @@ class Placement:
     """The port allocation map to save (`nodeinfo.save_ports`)."""
     bindings: Mapping[TaskName, Mapping[str, ports.PortBinding]] = field(default_factory=dict)
     """Runnable task -> port label -> full binding (for status: ip, host and pod side)."""
+    resolved: Mapping[TaskName, _Resolved] = field(default_factory=dict, repr=False, compare=False)
+    """What interpolation and the checks after it made of each task: `place(previous=)`
+    reuses it for a task whose spec, bindings, attributes and environment are the same."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    spec: TaskSpec
+    bindings: Mapping[str, ports.PortBinding]
+    context: tuple[object, ...]
+    """(attrs, env, policy, hasher): the inputs shared by every task."""
+    result: TaskSpec | str
+    """The resolved spec, or why the task is blocked."""
 
 
 def place(
@@ -68,6 +81,7 @@ def place(
     default_stage1_flavor: str = DEFAULT_STAGE1_FLAVOR,
     policy: security.WorkloadPolicy | None = None,
     hasher: Callable[[TaskSpec], SpecHash] | None = None,
+    previous: Placement | None = None,
 ) -> Placement:
     """Given the desired state and this node's facts, decide what runs here and how.
 
@@ -81,7 +95,10 @@ def place(
     `manifests.compute_spec_hash`. Running tasks are admitted first, so a new task
     never pushes out a running one. A resolved spec that `policy` (default: the safe
     defaults of `security.WorkloadPolicy`) does not allow is blocked with the reasons.
-    Deterministic: same inputs, same Placement.
+    Deterministic: same inputs, same Placement. With `previous` (the last pass's
+    Placement), a task whose spec (the same object or an equal one), port bindings,
+    attributes, environment and policy are unchanged gets its resolved spec (or its
+    reason to be blocked) from there instead of being interpolated and checked again.
     """
     workload_policy = policy if policy is not None else security.WorkloadPolicy()
     hash_spec = hasher if hasher is not None else compute_spec_hash
@@ -115,6 +132,9 @@ def place(
     host_ip = attrs.get(IP_ATTRIBUTE) or "0.0.0.0"  # noqa: S104 - rkt forwards on all addresses
     placed: dict[TaskName, TaskSpec] = {}
     bindings: dict[TaskName, dict[str, ports.PortBinding]] = {}
+    resolved_now: dict[TaskName, _Resolved] = {}
+    context = (attrs, env, workload_policy, hash_spec)
+    before = previous.resolved if previous is not None else {}
     for name, spec in valid.items():
         if name in blocked:
             continue
@@ -127,21 +147,22 @@ def place(
             )
             for label, port in allocation.bindings.get(name, {}).items()
         }
-        ctx = interpolate.InterpolationContext(
-            attrs=attrs, env=env, ports=task_bindings, task_name=name
-        )
-        try:
-            resolved = interpolate.interpolate(spec, ctx, hasher=hash_spec)
-        except interpolate.InterpolationError as exc:
-            blocked[name] = "; ".join(exc.messages)
+        old = before.get(name)
+        if (
+            old is not None
+            and (old.spec is spec or old.spec == spec)
+            and old.bindings == task_bindings
+            and _same(old.context, context)
+        ):
+            result = old.result
+        else:
+            result = _resolve(spec, name=name, task_bindings=task_bindings, attrs=attrs, env=env,
+                              workload_policy=workload_policy, hash_spec=hash_spec)  # fmt: skip
+        resolved_now[name] = _Resolved(spec, task_bindings, context, result)
+        if isinstance(result, str):
+            blocked[name] = result
             continue
-        # Checked after interpolation: a variable may produce a host path.
-        problems = interpolate.volume_problems(resolved.volumes, absolute_allowed=True)
-        problems += security.problems(resolved, workload_policy)
-        if problems:
-            blocked[name] = "; ".join(problems)
-            continue
-        placed[name] = resolved
+        placed[name] = result
         bindings[name] = task_bindings
 
     if not overcommit:
@@ -154,7 +175,36 @@ def place(
         env={n: interpolate.port_env(bindings[n]) for n in runnable},
         persisted_ports=allocation.persisted,
         bindings={n: bindings[n] for n in runnable},
+        resolved=resolved_now,
     )
+
+
+def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    return all(x is y or x == y for x, y in zip(a, b, strict=True))
+
+
+def _resolve(
+    spec: TaskSpec,
+    *,
+    name: TaskName,
+    task_bindings: Mapping[str, ports.PortBinding],
+    attrs: Mapping[str, str],
+    env: Mapping[str, str] | None,
+    workload_policy: security.WorkloadPolicy,
+    hash_spec: Callable[[TaskSpec], SpecHash],
+) -> TaskSpec | str:
+    """The interpolated spec of one task, or why it is blocked."""
+    ctx = interpolate.InterpolationContext(
+        attrs=attrs, env=env, ports=task_bindings, task_name=name
+    )
+    try:
+        resolved = interpolate.interpolate(spec, ctx, hasher=hash_spec)
+    except interpolate.InterpolationError as exc:
+        return "; ".join(exc.messages)
+    # Checked after interpolation: a variable may produce a host path.
+    problems = interpolate.volume_problems(resolved.volumes, absolute_allowed=True)
+    problems += security.problems(resolved, workload_policy)
+    return "; ".join(problems) if problems else resolved
 
 
 def _stage1_origin(spec: TaskSpec, stage1: str | None, default_flavor: str) -> str | None:

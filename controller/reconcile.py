@@ -60,6 +60,7 @@ from controller import (
 )
 from controller.actuate import ActContext, ActionQueue, TaskExtras, apply, kill_timeout_of, run_task
 from controller.config import Config
+from controller.controllerstatus import action_counts
 from controller.errors import ManifestError, RktctlError, StatusWriteError
 from controller.fsio import (
     RACY_NS,
@@ -103,14 +104,13 @@ from controller.model import (
 )
 from controller.plan import PlanPolicy, plan
 from controller.runtime import Runtime, argv_options, pod_log_path, pod_logs_dir, unit_name
-from controller.status import (
+from controller.termination import (
     POD_EXITED,
-    action_counts,
     early_exit_failed,
-    iso,
     termination_failed,
     termination_summary,
 )
+from controller.timefmt import iso
 
 log = structlog.get_logger()
 
@@ -152,75 +152,98 @@ class _Retry:
 @dataclass(slots=True)
 class _CachedFile:
     stat_key: tuple[int, int, int, int, int]
-    data: bytes
+    digest: str
+    """`manifests.content_hash` of the bytes: the file's own revision."""
+    parsed: TaskSpec | ManifestError
     racy: bool
     """Read too soon after a change for its stat to vouch for it: read it again."""
+    data: bytes | None = None
+    """Kept only for a broken manifest: `build_desired` guesses its task name from it."""
 
 
 class ManifestCache:
     """Reads the desired directory, re-reading only files whose stat changed.
 
     Every pass applies the trust policy to every directory and file (a chmod on a
-    directory changes no file's stat); refused files are never opened.
+    directory changes no file's stat); refused files are never opened. Per file it
+    keeps the stat, the content hash and the parsed spec, not the bytes (a valid
+    manifest's bytes are not needed again). When a pass finds exactly the files,
+    hashes and refusals of the last one, it returns the last DesiredState object
+    itself, so later steps can tell "unchanged" by identity.
     """
 
     def __init__(self, trust: TrustPolicy | None = None, *, racy_ns: int = RACY_NS) -> None:
         self.trust = trust or TrustPolicy()
         self._racy_ns = racy_ns
         self._files: dict[str, _CachedFile] = {}
-        self._parsed: dict[tuple[str, str], TaskSpec | ManifestError] = {}
         self._warned: set[str] = set()
         self._unreadable: dict[str, str] = {}
+        self._last: tuple[tuple[object, ...], DesiredState] | None = None
 
     def read(self, desired_dir: str) -> DesiredState:
         """Return the parsed desired state of `desired_dir` (never raises for bad files)."""
         listing = list_manifest_files(desired_dir, trust=self.trust)
         files: list[tuple[str, bytes]] = []
         seen: set[str] = set()
+        digests: list[tuple[str, str]] = []
         # Refused directories and files, unreadable ones: invalid manifests whose task is
         # unknown, so the planner stops nothing that might be their pods.
         for path, reason in listing.refused:
             source = str(path)
             seen.add(source)
-            self._refuse(source, f"{source}: {reason}", files)
+            self._refuse(source, f"{source}: {reason}", files, digests)
         for path in listing.manifests:
             source = str(path)
             seen.add(source)
             try:
-                data = self._read_one(path, listing)
+                cached = self._read_one(path, listing)
             except FileNotFoundError:
                 # Vanished between listing and reading: it is gone; the next pass agrees.
                 continue
             except Refused as why:
-                self._refuse(source, f"{source}: not read: this file {why}", files)
+                self._refuse(source, f"{source}: not read: this file {why}", files, digests)
                 continue
             except OSError as exc:
-                self._refuse(source, f"{source}: cannot read: {exc.strerror or exc}", files)
+                message = f"{source}: cannot read: {exc.strerror or exc}"
+                self._refuse(source, message, files, digests)
                 continue
             self._unreadable.pop(source, None)
-            files.append((source, data))
+            files.append((source, cached.data or b""))
+            digests.append((source, cached.digest))
         for gone in set(self._files) - seen:
             del self._files[gone]
         for gone in set(self._unreadable) - seen:
             del self._unreadable[gone]
+        git = read_git_revision(desired_dir)
+        signature = (
+            tuple(digests),
+            tuple(sorted(self._unreadable.items())),
+            listing.ignored,
+            listing.missing,
+            git,
+        )
+        if self._last is not None and self._last[0] == signature:
+            return self._last[1]
         desired = manifests.build_desired(
             files,
             ignored=[str(p) for p in listing.ignored],
             dir_missing=listing.missing,
-            revision=read_git_revision(desired_dir),
+            revision=git if git is not None else manifests.directory_revision(digests),
             parse=self._parse,
         )
+        desired = dataclasses.replace(desired, source_revisions=dict(digests))
+        self._last = (signature, desired)
         self._warn_invalid(desired)
         return desired
 
-    def _read_one(self, path: Path, listing: DirListing) -> bytes:
-        """The bytes of a listed manifest the trust policy accepts, from the cache if current."""
+    def _read_one(self, path: Path, listing: DirListing) -> _CachedFile:
+        """The cache entry of a listed manifest the trust policy accepts, read if it changed."""
         source = str(path)
         for _attempt in range(READ_ATTEMPTS):
             st = check_manifest(path, listing, self.trust)
             cached = self._files.get(source)
             if cached is not None and not cached.racy and cached.stat_key == stat_key(st):
-                return cached.data
+                return cached
             try:
                 data, after = read_manifest(path, limit=manifests.MAX_BYTES, expect=st)
             except FileNotFoundError:
@@ -228,31 +251,44 @@ class ManifestCache:
                     raise
                 continue  # replaced (renamed over) since it was checked: check the new one
             racy = is_racy(after, self._racy_ns)
-            self._files[source] = _CachedFile(stat_key(after), data, racy=racy)
-            return data
+            digest = manifests.content_hash(data)
+            if cached is not None and cached.digest == digest:
+                parsed = cached.parsed  # touched or read again while racy: same content
+            else:
+                try:
+                    parsed = manifests.parse_manifest(data, source=source)
+                except ManifestError as exc:
+                    parsed = exc
+            entry = _CachedFile(
+                stat_key(after),
+                digest,
+                parsed,
+                racy=racy,
+                data=data if isinstance(parsed, ManifestError) else None,
+            )
+            self._files[source] = entry
+            return entry
         raise OSError(f"{path} was replaced {READ_ATTEMPTS} times while it was read")
 
-    def _refuse(self, source: str, message: str, files: list[tuple[str, bytes]]) -> None:
+    def _refuse(
+        self,
+        source: str,
+        message: str,
+        files: list[tuple[str, bytes]],
+        digests: list[tuple[str, str]],
+    ) -> None:
         self._unreadable[source] = message
         self._files.pop(source, None)
         files.append((source, b""))
+        digests.append((source, _EMPTY_DIGEST))
 
     def _parse(self, data: bytes, source: str) -> TaskSpec:
         if source in self._unreadable:
             raise ManifestError(source, [self._unreadable[source]])
-        key = (source, manifests.content_hash(data))
-        hit = self._parsed.get(key)
-        if hit is None:
-            try:
-                hit = manifests.parse_manifest(data, source=source)
-            except ManifestError as exc:
-                hit = exc
-            if len(self._parsed) > 4 * max(len(self._files), 256):
-                self._parsed.clear()  # bound memory under churn; a miss only costs a parse
-            self._parsed[key] = hit
-        if isinstance(hit, ManifestError):
-            raise hit
-        return hit
+        parsed = self._files[source].parsed
+        if isinstance(parsed, ManifestError):
+            raise parsed
+        return parsed
 
     def _warn_invalid(self, desired: DesiredState) -> None:
         invalid = [t for t in desired.tasks.values() if isinstance(t, Invalid)]
@@ -312,6 +348,8 @@ class Reconciler:
         self._stopping: dict[PodUUID, _StopWatch] = {}
         """Pods asked to stop gracefully that still ran at the last look (background)."""
         self.last_placement: placement.Placement | None = None
+        self._policy = workload_policy(cfg)
+        """Built once per config, so placement can tell "unchanged" by identity."""
         self.passes = 0
         self._on_work_done = on_work_done
         self._checker: probes.HealthChecker | None = None
@@ -330,6 +368,7 @@ class Reconciler:
         self._fingerprint = None
         self._node_attrs = None
         self._ports = None
+        self._policy = workload_policy(cfg)
 
     def wait_for_work(self, timeout: float | None = None) -> None:
         """Block until the actions in flight now have finished (their next pass books them)."""
@@ -625,7 +664,8 @@ class Reconciler:
             volumes_enabled=self.cfg.volumes_enabled,
             stage1=self.cfg.stage1,
             default_stage1_flavor=self.cfg.default_stage1_flavor,
-            policy=workload_policy(self.cfg),
+            policy=self._policy,
+            previous=self.last_placement,
         )
 
     def _missing_host_paths(self, specs: Mapping[TaskName, TaskSpec]) -> dict[TaskName, str]:
@@ -1045,6 +1085,9 @@ class Reconciler:
             dry_run=report.dry_run or None,
             **counts,
         )
+
+
+_EMPTY_DIGEST = manifests.content_hash(b"")
 
 
 def _recency(pod: ObservedPod) -> tuple[int, int, str]:

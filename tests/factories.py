@@ -191,6 +191,7 @@ def desired(
     ignored: Iterable[str] = (),
     dir_missing: bool = False,
     revision: str = "",
+    source_revisions: Mapping[str, str] | None = None,
 ) -> DesiredState:
     """Return a DesiredState holding `entries` (keyed by their names) and the extras."""
     return DesiredState(
@@ -200,4 +201,5 @@ def desired(
         ignored=tuple(ignored),
         dir_missing=dir_missing,
         revision=revision,
+        source_revisions=dict(source_revisions or {}),
     )

@@ -16,7 +16,13 @@ variables (${...}) beneath them. The rest of rktctl uses only the names below.
 
 from __future__ import annotations
 
-from controller.manifests.desired import build_desired, content_hash, duplicate_names, guess_name
+from controller.manifests.desired import (
+    build_desired,
+    content_hash,
+    directory_revision,
+    duplicate_names,
+    guess_name,
+)
 from controller.manifests.problems import ManifestInvalidError, Problem
 from controller.manifests.spec import compute_spec_hash, parse_manifest
 from controller.manifests.yamlload import MAX_BYTES
@@ -28,6 +34,7 @@ __all__ = [
     "build_desired",
     "compute_spec_hash",
     "content_hash",
+    "directory_revision",
     "duplicate_names",
     "guess_name",
     "parse_manifest",

@@ -120,9 +120,7 @@ def build_desired(
         if item.name not in duplicates
     }  # fmt: skip
     if revision is None:
-        pairs = sorted((source, content_hash(data)) for source, data in files)
-        digest = hashlib.sha256(json.dumps(pairs, separators=(",", ":")).encode()).hexdigest()
-        revision = SPEC_HASH_PREFIX + digest[:SPEC_HASH_HEX_CHARS]
+        revision = directory_revision([(source, content_hash(data)) for source, data in files])
     return DesiredState(
         tasks=tasks,
         duplicates=duplicates,
@@ -131,3 +129,10 @@ def build_desired(
         dir_missing=dir_missing,
         revision=revision,
     )
+
+
+def directory_revision(digests: Iterable[tuple[str, str]]) -> str:
+    """The revision of a directory git does not name: a hash over its sorted (source,
+    content hash) pairs, so the same files give the same revision on every host."""
+    canonical = json.dumps(sorted(digests), separators=(",", ":")).encode()
+    return SPEC_HASH_PREFIX + hashlib.sha256(canonical).hexdigest()[:SPEC_HASH_HEX_CHARS]

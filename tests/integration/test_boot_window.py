@@ -15,12 +15,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from controller.config import Config
+from controller.controllerstatus import action_counts
 from controller.errors import PodStarting
 from controller.metrics import Metrics
 from controller.model import PassResult, PodState, Remove, Stop
 from controller.reconcile import Reconciler
 from controller.runtime import RktCli
-from controller.status import action_counts
 from tests.e2e.harness import manifest_yaml, wait_for
 from tests.factories import task
 from tests.fakes import fakerkt

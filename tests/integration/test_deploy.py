@@ -178,7 +178,7 @@ def test_promtool_rule_unit_tests() -> None:
 def test_rules_name_only_metrics_rktctl_writes() -> None:
     from controller.metrics import Metrics
 
-    exposed = {m.name for m in Metrics().registry.collect()}
+    exposed = {m.name for m in Metrics().collect()}
     exposed |= {f"{name}_total" for name in exposed}
     used = set(re.findall(r"\b(rktctl_[a-z_]+)", (DEPLOY / "rktctl.rules.yml").read_text()))
     assert used - exposed == set()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from controller.controllerstatus import DaemonInfo
 from controller.model import (
     DesiredState,
     Hold,
@@ -24,7 +25,6 @@ from controller.model import (
     Start,
     TaskName,
 )
-from controller.status import DaemonInfo
 from controller.statusfiles import StatusWriter
 from tests.factories import BASE_TIME, desired, invalid, observation, pod, task
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
+from controller.controllerstatus import DaemonInfo
 from controller.model import PassReport, PassResult, RestartState, TaskName
-from controller.status import DaemonInfo
 from controller.statusfiles import StatusWriter
 from tests.factories import desired, invalid, observation, pod, task
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from controller.controllerstatus import DaemonInfo
 from controller.errors import StatusWriteError
 from controller.model import (
     Observation,
@@ -24,7 +25,6 @@ from controller.model import (
     RestartState,
     TaskName,
 )
-from controller.status import DaemonInfo, iso
 from controller.statusfiles import (
     StatusFileError,
     StatusWriter,
@@ -32,6 +32,7 @@ from controller.statusfiles import (
     read_task_statuses,
     task_file_name,
 )
+from controller.timefmt import iso
 from tests.factories import BASE_TIME, desired, invalid, observation, pod, task
 
 NOW = float(BASE_TIME + 1000)

@@ -16,8 +16,8 @@ from controller.config import Config
 from controller.model import HoldReason
 from controller.reconcile import Reconciler
 from controller.runtime import RktCli
-from controller.status import iso
 from controller.statusfiles import StatusWriter, process_info
+from controller.timefmt import iso
 from tests.e2e.harness import manifest_yaml
 from tests.fakes import fakerkt
 from tests.integration.conftest import fake_rkt_run

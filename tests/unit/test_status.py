@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from controller.controllerstatus import DaemonInfo, build_controller_status
 from controller.model import (
     Hold,
     HoldReason,
@@ -27,17 +28,10 @@ from controller.model import (
     Stop,
     TaskName,
 )
-from controller.status import (
-    DaemonInfo,
-    TaskPhase,
-    build_controller_status,
-    build_task_statuses,
-    heartbeat_problem,
-    human_age,
-    iso,
-    parse_iso,
-    render_table,
-)
+from controller.phase import TaskPhase
+from controller.status import build_task_statuses
+from controller.statustable import heartbeat_problem, render_table
+from controller.timefmt import human_age, iso, parse_iso
 from tests.factories import BASE_TIME, desired, invalid, observation, pod, task
 
 NOW = float(BASE_TIME + 1000)
@@ -66,7 +60,9 @@ def report(
         started_at=NOW - 0.25,
         finished_at=NOW,
         result=result,
-        desired=want if want is not None else desired(WEB, revision="rev1"),
+        desired=want
+        if want is not None
+        else desired(WEB, revision="rev1", source_revisions={"web.yaml": "sha256:web1"}),
         observation=obs,
         plan=Plan(holds=holds),
         outcomes=outcomes,
@@ -221,7 +217,7 @@ def test_running_document_whole() -> None:
         "name": "web",
         "source": "web.yaml",
         "spec_hash": H,
-        "revision": "rev1",
+        "revision": "sha256:web1",  # the task's own manifest; the directory's is "rev1"
         "phase": "Running",
         "since": iso(NOW),
         "message": f"pod 11111111 running since {iso(BASE_TIME + 1)}",

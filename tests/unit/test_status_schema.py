@@ -8,9 +8,10 @@ from typing import Any
 import jsonschema
 import pytest
 
+from controller.controllerstatus import DaemonInfo, build_controller_status
 from controller.model import PassReport, PassResult
 from controller.resources import load_schema
-from controller.status import DaemonInfo, build_controller_status, build_task_statuses
+from controller.status import build_task_statuses
 from tests.statuscheck import status_errors
 from tests.unit.test_status import NOW, PHASE_CASES, report, web_doc
 

@@ -6,7 +6,7 @@ was only in controller.json, so the table a person reads hid it.
 
 from __future__ import annotations
 
-from controller.status import render_table
+from controller.statustable import render_table
 
 
 def test_unnamed_invalid_manifests_get_rows_after_the_tasks() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from controller.model import Hold, HoldReason, PodState, TaskName
-from controller.status import iso
+from controller.timefmt import iso
 from tests.factories import desired, observation, pod, task
 from tests.unit.test_status import NOW, U1, report, web_doc
 

@@ -28,15 +28,15 @@ from controller.model import (
     TaskName,
     Termination,
 )
-from controller.status import (
-    build_task_statuses,
+from controller.status import build_task_statuses
+from controller.termination import (
     early_exit_failed,
     exit_code_note,
-    iso,
     last_output_line,
     render_output,
     termination_summary,
 )
+from controller.timefmt import iso
 from tests.factories import observation, pod
 from tests.statuscheck import status_errors
 from tests.unit.test_status import NOW, U1, U2, H, report
