@@ -56,7 +56,8 @@ class TaskMemo:
     `_memo_key`); `settled` says the document it gave was already its own fixpoint
     (building it again from itself changed nothing), so it can be reused as is.
     `summary` is the part of the document that controller.json and the metrics read
-    (`phase`, `restarts`, `last_exit_code`), so they never need the whole document.
+    (`phase`, `restarts`, `last_exit_code`, and `health` where the task has a check),
+    so they never need the whole document.
     """
 
     key: tuple[object, ...]
@@ -214,7 +215,10 @@ def build_task_statuses_memo(
 
 
 def _summary(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: doc.get(k) for k in ("phase", "restarts", "last_exit_code")}
+    summary = {k: doc.get(k) for k in ("phase", "restarts", "last_exit_code")}
+    if doc.get("health") is not None:  # the health metrics read it (healthmetrics)
+        summary["health"] = doc["health"]
+    return summary
 
 
 def source_revision(desired: DesiredState, entry: object) -> str | None:

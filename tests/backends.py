@@ -210,7 +210,11 @@ class Backend:
     def config(self) -> dict[str, Any]:
         """The rktctl config settings that point it at this backend (besides `rkt_dir`)."""
         # The flavor of this rkt's compiled-in stage1: the fake's is coreos, real rkt's fly.
-        settings: dict[str, Any] = {"rkt": self.rkt, "default_stage1_flavor": self.default_flavor}
+        settings: dict[str, Any] = {
+            "rkt": self.rkt,
+            "default_stage1_flavor": self.default_flavor,
+            "port_range": list(worker_port_range()),
+        }
         if self.stage1 is not None:
             settings["stage1"] = self.stage1
         return settings
@@ -318,6 +322,19 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def worker_port_range() -> tuple[int, int]:
+    """The dynamic host ports this pytest-xdist worker's daemons hand out.
+
+    Daemons of tests on other workers run at the same time, and on the host network
+    (fake, fly) two of them giving out the same port is a test's server failing to
+    bind. So each worker (PYTEST_XDIST_WORKER=gw0, gw1, ...) gets 1,000 ports of its own.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) if worker.isdigit() else 0
+    low = 20000 + 1000 * (index % 12)
+    return low, low + 999
 
 
 def free_port() -> int:

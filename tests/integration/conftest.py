@@ -26,6 +26,7 @@ import pytest
 
 from controller.config import Config
 from controller.runtime import DetachedLauncher, RktCli
+from tests.backends import worker_port_range
 from tests.fakes import fakerkt
 
 FAKE_RKT = Path(fakerkt.FAKE_RKT)
@@ -63,6 +64,7 @@ def make_config(tmp_path: Path, rkt_dir: Path, fake_rkt: Path) -> Callable[..., 
             "status_dir": str(tmp_path / "status"),
             "state_dir": str(tmp_path / "state"),
             "launcher": "detached",
+            "port_range": worker_port_range(),
             "command_timeout_s": 20.0,
             "prepare_timeout_s": 20.0,
             # These tests are about removing a finished pod; retention (keeping the last

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from controller import manifest
+from controller import manifests as manifest
 from controller.config import Config
 from controller.controllerstatus import DaemonInfo
 from controller.model import (
