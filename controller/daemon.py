@@ -8,8 +8,11 @@ task's slow action (a graceful stop waiting out its kill_timeout, a hung rkt com
 an image fetch) never delays another task's reconcile or the status/heartbeat write.
 Triggers (file events from `watch`, SIGHUP, timers, finished work) only set flags;
 the loop coalesces them: a trigger that arrives during a pass causes exactly one more
-pass. File events are debounced (quiet for `debounce_s`, at most `debounce_max_s`
-late) so editor dances and git checkouts become one pass. The next wake-up is the
+pass. File events are debounced on the leading edge (`debounce`): the first event
+after a quiet period starts a pass at once, and the events that follow it (an editor's
+dance, a git checkout) wait until quiet for `debounce_s` (at most `debounce_max_s`) and
+become one more pass. A pod that exits is an event too: `podwatch` waits on its pid and
+wakes the loop, so a pass follows within milliseconds. The next wake-up is the
 earliest of: a pending trigger, the plan's `requeue_after`, a retry after a failed
 pass (exponential backoff), the periodic resync, the periodic `rkt gc` (only with
 `host_gc`: it is host-wide; run on a thread of its own) and the systemd watchdog. A
@@ -31,6 +34,7 @@ import structlog
 
 from controller import __version__, backoff, systemd
 from controller.config import Config
+from controller.debounce import Debounce
 from controller.errors import ConfigError, RktctlError, StatusWriteError
 from controller.model import PassReport, PassResult
 from controller.reconcile import Reconciler
@@ -65,8 +69,8 @@ class Daemon:
         self._mono = monotonic
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._file_first: float | None = None
-        self._file_last: float | None = None
+        self._debounce = Debounce(quiet_s=cfg.debounce_s, max_s=cfg.debounce_max_s)
+        self._pod_exited = False
         self._stop_signal: str | None = None
         self._reload = False
         self._started_at = clock()
@@ -90,10 +94,14 @@ class Daemon:
     def file_changed(self, path: str) -> None:
         now = self._mono()
         with self._lock:
-            if self._file_first is None:
-                self._file_first = now
-            self._file_last = now
+            self._debounce = self._debounce.event(now)
         log.debug("desired_changed", path=path)
+        self._wake.set()
+
+    def pod_exited(self, uuid: str) -> None:
+        """A watched pod's process ended (called from the pod watcher's thread)."""
+        log.debug("pod_exit_seen", pod_uuid=uuid)
+        self._pod_exited = True
         self._wake.set()
 
     def work_done(self) -> None:
@@ -136,15 +144,18 @@ class Daemon:
                 file_due = self._file_due()
                 if trigger is None:
                     trigger = sched.due_trigger(now, file_due)
+                if trigger is None and self._pod_exited:
+                    trigger = "pod_exit"
                 if trigger is None and self._work_done:
                     trigger = "retry"
                 if trigger is not None:
                     self._work_done = False  # this pass collects whatever has finished
+                    self._pod_exited = False  # and observes every pod that has ended
                     if trigger == "resync":
                         self._ensure_watcher()
                     if trigger != "retry":
-                        with self._lock:  # events arriving during the pass re-arm these
-                            self._file_first = self._file_last = None
+                        with self._lock:  # events arriving during the pass re-arm it
+                            self._debounce = self._debounce.taken()
                     report = self._pass(trigger)
                     trigger = None
                     sched.after_pass(self._mono(), report, self._requeue_delay(report))
@@ -173,13 +184,9 @@ class Daemon:
         return 0
 
     def _file_due(self) -> float | None:
-        """When the debounced file trigger fires (quiet for debounce_s, <= debounce_max_s late)."""
+        """When the debounced file trigger fires (see `controller.debounce`)."""
         with self._lock:
-            if self._file_first is None or self._file_last is None:
-                return None
-            return min(
-                self._file_last + self.cfg.debounce_s, self._file_first + self.cfg.debounce_max_s
-            )
+            return self._debounce.due()
 
     def _requeue_delay(self, report: PassReport | None) -> float | None:
         """Seconds until the plan wants another look (transitions, backoff expiry)."""
@@ -254,6 +261,10 @@ class Daemon:
         self._config_error = None
         old = self.cfg
         self.cfg = cfg
+        with self._lock:
+            self._debounce = self._debounce.reconfigure(
+                quiet_s=cfg.debounce_s, max_s=cfg.debounce_max_s
+            )
         self._reconciler.reload(cfg, self._make_runtime(cfg))
         if cfg.status_dir != old.status_dir:
             self._status = StatusWriter(cfg.status_dir)
