@@ -48,8 +48,7 @@ from tests.e2e.harness import Harness, manifest_yaml, pod_task, wait_for
 
 RESYNC_S = 5.0
 BLOCKED = (
-    "  constraints:\n"
-    '    - {attribute: "${attr.kernel.name}", operator: "==", value: "plan9"}\n'
+    '  constraints:\n    - {attribute: "${attr.kernel.name}", operator: "==", value: "plan9"}\n'
 )
 
 
@@ -117,9 +116,7 @@ def drop_to_prepare(n: int, others: int) -> list[float]:
                 name = f"other{i:04}"
                 (h.desired / f"{name}.yaml").write_text(manifest_yaml(name, extra_spec=BLOCKED))
             h.start(resync_interval_s=600.0, log_level="info")
-            wait_for(
-                (h.status_dir / "controller.json").exists, timeout=120, what="the first pass"
-            )
+            wait_for((h.status_dir / "controller.json").exists, timeout=120, what="the first pass")
             out = []
             for i in range(n):
                 name = f"lat{i:03}"
@@ -232,9 +229,7 @@ def exit_noticed(backend_name: str, n: int) -> list[float]:
                 t0 = time.time()
                 os.kill(pid, signal.SIGKILL)
                 t1 = wait_for(
-                    lambda t0=t0: next(
-                        (c["t"] for c in _list_calls(h) if c["t"] >= t0), None
-                    ),
+                    lambda t0=t0: next((c["t"] for c in _list_calls(h) if c["t"] >= t0), None),
                     timeout=RESYNC_S * 3,
                     interval=0.005,
                     what="the next rkt list",
@@ -288,7 +283,9 @@ def main() -> int:
     real = unavailable("real-fly") is None
 
     floor = timed("the watchdog+YAML floor", lambda: floor_callback(args.n))
-    prepare = {k: timed(f"drop->prepare at {k}", lambda k=k: drop_to_prepare(args.n, k)) for k in sizes}
+    prepare = {
+        k: timed(f"drop->prepare at {k}", lambda k=k: drop_to_prepare(args.n, k)) for k in sizes
+    }
     exits = timed("exit->noticed (fake)", lambda: exit_noticed("fake", args.exit_n))
     fly_hand = fly_ctl = fly_exits = None
     if real:

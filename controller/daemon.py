@@ -36,7 +36,8 @@ from controller import __version__, backoff, systemd
 from controller.config import Config
 from controller.debounce import Debounce
 from controller.errors import ConfigError, RktctlError, StatusWriteError
-from controller.model import PassReport, PassResult
+from controller.model import PassReport, PassResult, PodState, PodUUID
+from controller.podwatch import PodExitWatcher
 from controller.reconcile import Reconciler
 from controller.runtime import RktCli, Runtime, make_runtime
 from controller.status import iso
@@ -84,6 +85,7 @@ class Daemon:
             on_work_done=self.work_done,
         )
         self._watcher: DesiredWatcher | None = None
+        self._pod_watch: PodExitWatcher | None = None
         self._ready_sent = False
         self._config_error: dict[str, object] | None = None
         """The last failed reload, published in controller.json until one succeeds."""
@@ -98,7 +100,7 @@ class Daemon:
         log.debug("desired_changed", path=path)
         self._wake.set()
 
-    def pod_exited(self, uuid: str) -> None:
+    def pod_exited(self, uuid: PodUUID) -> None:
         """A watched pod's process ended (called from the pod watcher's thread)."""
         log.debug("pod_exit_seen", pod_uuid=uuid)
         self._pod_exited = True
@@ -131,6 +133,7 @@ class Daemon:
             pid=os.getpid(),
         )
         self._start_watcher()
+        self._start_pod_watch()
         sched = _Schedule(now=self._mono(), cfg=self.cfg)
         trigger: str | None = "startup"
         try:
@@ -175,6 +178,8 @@ class Daemon:
             log.info("daemon_stopping", signal=self._stop_signal)
             if self._watcher is not None:
                 self._watcher.stop()
+            if self._pod_watch is not None:
+                self._pod_watch.stop()
             self._reconciler.close()
             try:
                 self._status.publish_stopped()
@@ -211,6 +216,10 @@ class Daemon:
             log.exception("reconcile_crashed", trigger=trigger)
             return None
         self._publish(report)
+        if self._pod_watch is not None and report.observation is not None:
+            self._pod_watch.track(
+                p.uuid for p in report.observation.owned() if p.state is PodState.RUNNING
+            )
         if report.observation is not None and report.observation.complete and not self._ready_sent:
             systemd.ready()  # READY=1 once: after the first complete observation
             self._ready_sent = True
@@ -280,6 +289,18 @@ class Daemon:
         if isinstance(runtime, RktCli):  # feeds rktctl_rkt_command_failures_total
             runtime.on_failure = self._status.record_rkt_failure
         return runtime
+
+    def _start_pod_watch(self) -> None:
+        if not PodExitWatcher.supported():
+            # No pidfds (kernel < 5.3): pod exits are seen by the resync and requeues only.
+            log.warning("pod_exit_watch_unsupported")
+            return
+        self._pod_watch = PodExitWatcher(self.pod_exited, self._pod_pid)
+        self._pod_watch.start()
+
+    def _pod_pid(self, uuid: PodUUID) -> int | None:
+        # Asked at call time: a reload may have replaced the runtime.
+        return self._reconciler.runtime.pod_pid(uuid)
 
     def _ensure_watcher(self) -> None:
         """On resync: restart a watcher that failed to start; follow a missed symlink swap."""

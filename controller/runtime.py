@@ -93,13 +93,14 @@ class Runtime(Protocol):
         extra_env: Mapping[str, str] = ...,
         host_ports: Mapping[str, int] = ...,
     ) -> PodUUID: ...
-    def run_prepared(self, spec: TaskSpec, uuid: PodUUID) -> None: ...
+    def run_prepared(self, spec: TaskSpec, uuid: PodUUID, *, just_prepared: bool = ...) -> None: ...
     def stop(self, uuid: PodUUID, *, kill_timeout_s: float) -> None: ...
     def request_stop(self, uuid: PodUUID) -> bool: ...
     def force_stop(self, uuid: PodUUID) -> None: ...
     def remove(self, uuid: PodUUID) -> None: ...
     def gc(self, *, grace_period_s: float) -> tuple[PodUUID, ...]: ...
     def status(self, uuid: PodUUID) -> ObservedPod | None: ...
+    def pod_pid(self, uuid: PodUUID) -> int | None: ...
     def pod_output(self, task: TaskName, uuid: PodUUID) -> PodOutput: ...
 
 
@@ -118,6 +119,7 @@ class ReapingLauncher(Protocol):
 
     def reap(self) -> None: ...
     def exit_status(self, uuid: PodUUID) -> int | None: ...
+    def pid_of(self, uuid: PodUUID) -> int | None: ...
 
 
 def clean_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -171,6 +173,19 @@ def read_log_tail(path: Path, limit: int = _LOG_TAIL_BYTES) -> tuple[bytes, bool
         start = max(0, size - limit)
         handle.seek(start)
         return handle.read(limit), start > 0
+
+
+def parse_status_pid(stdout: bytes) -> int | None:
+    """Return the `pid=<n>` of text `rkt status` output, None when there is none.
+
+    rkt prints it for running and finished pods once stage1 has written its pid file
+    (CONTRACT §4.3); `state=` comes first, so a line is only read as a pid by its key.
+    """
+    for line in stdout.decode("utf-8", errors="replace").splitlines():
+        key, _, value = line.strip().partition("=")
+        if key == "pid":
+            return int(value) if value.isdigit() and int(value) > 0 else None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,18 +394,20 @@ class RktCli:
             )
         return PodUUID(uuids[-1])
 
-    def run_prepared(self, spec: TaskSpec, uuid: PodUUID) -> None:
+    def run_prepared(self, spec: TaskSpec, uuid: PodUUID, *, just_prepared: bool = False) -> None:
         """Start the prepared pod `uuid` through the launcher; return once it has run.
 
         Returns when rkt reports the pod in any state past `prepared` (running, or
         already exited after starting). Raise LaunchError if the pod is not prepared,
         if rkt run-prepared dies while the pod is still prepared, if the pod exits
         without ever starting, or if it is still prepared after `command_timeout_s`.
+        `just_prepared`: the caller's own `prepare` made this pod a moment ago, so it
+        is known to be prepared and the `rkt status` check (20-30 ms) is skipped.
         """
         argv = rktargs.run_prepared_argv(spec, uuid, self._opts)
         log_path = pod_log_path(self._cfg, spec.name, uuid)
-        before = self.status(uuid)
-        if before is None or before.state is not PodState.PREPARED:
+        before = None if just_prepared else self.status(uuid)
+        if not just_prepared and (before is None or before.state is not PodState.PREPARED):
             # Checked first: a run-prepared refused by rkt (exit 254) could not be told
             # apart from a pod that ran and exited by the time we look.
             state = before.state if before else "gone"
@@ -518,6 +535,22 @@ class RktCli:
         if result.returncode != 0:
             return None
         return observe.parse_pod_status(result.stdout)
+
+    def pod_pid(self, uuid: PodUUID) -> int | None:
+        """Return the pid of pod `uuid`'s `rkt run-prepared` process (which stage1 execs
+        into), None while it has none (the boot window) or if the pod is gone.
+
+        The launcher's own child when it started the pod, else text `rkt status`, the
+        only place rkt prints a pod's pid (JSON has none, CONTRACT §11).
+        """
+        if isinstance(self.launcher, ReapingLauncher):
+            pid = self.launcher.pid_of(uuid)
+            if pid is not None:
+                return pid
+        result = self._run(rktargs.status_text_argv(uuid, self._opts), tolerate=_no_such_pod)
+        if result.returncode != 0:
+            return None
+        return parse_status_pid(result.stdout)
 
     def pod_output(self, task: TaskName, uuid: PodUUID) -> PodOutput:
         """Return the end of pod `uuid`'s output, as its launcher kept it. Never raises:
@@ -731,6 +764,14 @@ class DetachedLauncher:
         with self._lock:
             self._reap_locked()
             return self._exited.get(uuid)
+
+    def pid_of(self, uuid: PodUUID) -> int | None:
+        """Return the pid of pod `uuid`'s rkt process while it is rktctl's live child.
+
+        Not yet reaped means the pid cannot have been reused (a zombie keeps it).
+        """
+        with self._lock:
+            return self._children.get(uuid)
 
     def pids(self) -> dict[PodUUID, int]:
         """Return the PIDs of the rkt processes still running, by pod (for tests/ops)."""
