@@ -17,9 +17,10 @@ import pytest
 
 from controller import podwatch
 from controller.config import Config
+from controller.launchers import DetachedLauncher
 from controller.model import PodUUID, SpecHash, TaskName, TaskSpec
 from controller.podwatch import PodExitWatcher
-from controller.runtime import DetachedLauncher, RktCli, parse_status_pid
+from controller.runtime import RktCli, parse_status_pid
 from tests.backends import Backend
 from tests.integration.conftest import kill_launched
 
