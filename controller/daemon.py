@@ -215,11 +215,12 @@ class Daemon:
         except Exception:  # the per-pass guard: a bug in one pass must not kill the daemon
             log.exception("reconcile_crashed", trigger=trigger)
             return None
-        self._publish(report)
         if self._pod_watch is not None and report.observation is not None:
+            # Before publishing (thousands of status files): a pod may end meanwhile.
             self._pod_watch.track(
                 p.uuid for p in report.observation.owned() if p.state is PodState.RUNNING
             )
+        self._publish(report)
         if report.observation is not None and report.observation.complete and not self._ready_sent:
             systemd.ready()  # READY=1 once: after the first complete observation
             self._ready_sent = True
