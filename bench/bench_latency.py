@@ -29,7 +29,6 @@ main before a change), put its checkout first on PYTHONPATH: the daemon is start
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import signal
@@ -128,11 +127,23 @@ def spawned_at(log: Path, task: str) -> float | None:
     return None
 
 
-def wait_idle(h: Harness) -> None:
-    """Until the passes that followed a start are over (the verify pass runs 0.5 s later)."""
-    time.sleep(0.6)
-    doc = json.loads((h.status_dir / "controller.json").read_text())
-    time.sleep(2 * float((doc.get("last_pass") or {}).get("duration_ms") or 0) / 1000)
+def wait_idle(h: Harness, quiet_s: float = 1.0) -> None:
+    """Until the daemon is idle: no status file written for `quiet_s` (task files are
+    renamed into tasks/, which changes its mtime; controller.json comes last), so a drop
+    never waits for an earlier pass's status write."""
+
+    def stamp() -> tuple[int, int]:
+        return (
+            (h.status_dir / "controller.json").stat().st_mtime_ns,
+            (h.status_dir / "tasks").stat().st_mtime_ns,
+        )
+
+    last, since = stamp(), time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        time.sleep(0.05)
+        now = stamp()
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 def drop_to_prepare(n: int, others: int) -> tuple[list[float], list[float]]:
@@ -327,6 +338,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,100,1000", help="other manifests present")
     parser.add_argument("--real-n", type=int, default=8, help="samples per real-rkt figure")
     parser.add_argument("--exit-n", type=int, default=10, help="pod exits (fake)")
+    parser.add_argument("--prepare-only", action="store_true", help="only part 1")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     real = unavailable("real-fly") is None
@@ -336,9 +348,13 @@ def main() -> int:
     prepare = {
         k: timed(f"drop->prepare at {k}", lambda k=k: drop_to_prepare(args.n, k)) for k in sizes
     }
-    exits = timed("exit->noticed (fake)", lambda: exit_noticed("fake", args.exit_n))
+    exits = (
+        []
+        if args.prepare_only
+        else timed("exit->noticed", lambda: exit_noticed("fake", args.exit_n))
+    )
     fly_hand = fly_ctl = fly_exits = None
-    if real:
+    if real and not args.prepare_only:
         fly_hand = timed("fly by hand", lambda: fly_by_hand(args.real_n))
         fly_ctl = timed("fly via rktctl", lambda: fly_rktctl(args.real_n))
         fly_exits = timed("exit->noticed (fly)", lambda: exit_noticed("real-fly", args.real_n))
@@ -354,8 +370,9 @@ def main() -> int:
         print(row("fly by hand: prepare + run-prepared -> pid", fly_hand, None))
         print(row("fly via rktctl: drop -> pid", fly_ctl, fly_hand))
     else:
-        print(f"real rkt (fly): skipped: {unavailable('real-fly')}")
-    print(row(f"pod exit -> noticed, fake (resync {RESYNC_S:g} s)", exits, None))
+        print(f"real rkt (fly): skipped: {unavailable('real-fly') or '--prepare-only'}")
+    if exits:
+        print(row(f"pod exit -> noticed, fake (resync {RESYNC_S:g} s)", exits, None))
     if fly_exits is not None:
         print(row(f"pod exit -> noticed, fly (resync {RESYNC_S:g} s)", fly_exits, None))
     print("goals: drop->prepare p99 <= 50 ms at 1,000; fly <= 1.2x by hand; exit <= 100 ms")
