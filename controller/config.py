@@ -89,7 +89,7 @@ class Config:
     resync_interval_s: float = 30.0
     """Full reconcile pass at least this often, whatever the watcher saw."""
     debounce_s: float = 0.1
-    """Quiet time after a file event before a pass runs."""
+    """A file event after this much quiet starts a pass at once; later ones wait for it."""
     debounce_max_s: float = 1.0
     """A stream of events delays a pass by at most this long."""
     command_timeout_s: float = 60.0

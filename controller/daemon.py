@@ -8,8 +8,11 @@ task's slow action (a graceful stop waiting out its kill_timeout, a hung rkt com
 an image fetch) never delays another task's reconcile or the status/heartbeat write.
 Triggers (file events from `watch`, SIGHUP, timers, finished work) only set flags;
 the loop coalesces them: a trigger that arrives during a pass causes exactly one more
-pass. File events are debounced (quiet for `debounce_s`, at most `debounce_max_s`
-late) so editor dances and git checkouts become one pass. The next wake-up is the
+pass. File events are debounced on the leading edge (`debounce`): the first event
+after a quiet period starts a pass at once, and the events that follow it (an editor's
+dance, a git checkout) wait until quiet for `debounce_s` (at most `debounce_max_s`) and
+become one more pass. A pod that exits is an event too: `podwatch` waits on its pid and
+wakes the loop, so a pass follows within milliseconds. The next wake-up is the
 earliest of: a pending trigger, the plan's `requeue_after`, a retry after a failed
 pass (exponential backoff), the periodic resync, the periodic `rkt gc` (only with
 `host_gc`: it is host-wide; run on a thread of its own) and the systemd watchdog. A
@@ -31,8 +34,10 @@ import structlog
 
 from controller import __version__, backoff, systemd
 from controller.config import Config
+from controller.debounce import Debounce
 from controller.errors import ConfigError, RktctlError, StatusWriteError
-from controller.model import PassReport, PassResult
+from controller.model import PassReport, PassResult, PodState, PodUUID
+from controller.podwatch import PodExitWatcher
 from controller.reconcile import Reconciler
 from controller.runtime import RktCli, Runtime, make_runtime
 from controller.statusfiles import StatusWriter, process_info
@@ -65,8 +70,8 @@ class Daemon:
         self._mono = monotonic
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._file_first: float | None = None
-        self._file_last: float | None = None
+        self._debounce = Debounce(quiet_s=cfg.debounce_s, max_s=cfg.debounce_max_s)
+        self._pod_exited = False
         self._stop_signal: str | None = None
         self._reload = False
         self._started_at = clock()
@@ -80,6 +85,7 @@ class Daemon:
             on_work_done=self.work_done,
         )
         self._watcher: DesiredWatcher | None = None
+        self._pod_watch: PodExitWatcher | None = None
         self._ready_sent = False
         self._config_error: dict[str, object] | None = None
         """The last failed reload, published in controller.json until one succeeds."""
@@ -90,10 +96,14 @@ class Daemon:
     def file_changed(self, path: str) -> None:
         now = self._mono()
         with self._lock:
-            if self._file_first is None:
-                self._file_first = now
-            self._file_last = now
+            self._debounce = self._debounce.event(now)
         log.debug("desired_changed", path=path)
+        self._wake.set()
+
+    def pod_exited(self, uuid: PodUUID) -> None:
+        """A watched pod's process ended (called from the pod watcher's thread)."""
+        log.debug("pod_exit_seen", pod_uuid=uuid)
+        self._pod_exited = True
         self._wake.set()
 
     def work_done(self) -> None:
@@ -123,6 +133,7 @@ class Daemon:
             pid=os.getpid(),
         )
         self._start_watcher()
+        self._start_pod_watch()
         sched = _Schedule(now=self._mono(), cfg=self.cfg)
         trigger: str | None = "startup"
         try:
@@ -136,15 +147,18 @@ class Daemon:
                 file_due = self._file_due()
                 if trigger is None:
                     trigger = sched.due_trigger(now, file_due)
+                if trigger is None and self._pod_exited:
+                    trigger = "pod_exit"
                 if trigger is None and self._work_done:
                     trigger = "retry"
                 if trigger is not None:
                     self._work_done = False  # this pass collects whatever has finished
+                    self._pod_exited = False  # and observes every pod that has ended
                     if trigger == "resync":
                         self._ensure_watcher()
                     if trigger != "retry":
-                        with self._lock:  # events arriving during the pass re-arm these
-                            self._file_first = self._file_last = None
+                        with self._lock:  # events arriving during the pass re-arm it
+                            self._debounce = self._debounce.taken()
                     report = self._pass(trigger)
                     trigger = None
                     sched.after_pass(self._mono(), report, self._requeue_delay(report))
@@ -164,6 +178,8 @@ class Daemon:
             log.info("daemon_stopping", signal=self._stop_signal)
             if self._watcher is not None:
                 self._watcher.stop()
+            if self._pod_watch is not None:
+                self._pod_watch.stop()
             self._reconciler.close()
             try:
                 self._status.publish_stopped()
@@ -173,13 +189,9 @@ class Daemon:
         return 0
 
     def _file_due(self) -> float | None:
-        """When the debounced file trigger fires (quiet for debounce_s, <= debounce_max_s late)."""
+        """When the debounced file trigger fires (see `controller.debounce`)."""
         with self._lock:
-            if self._file_first is None or self._file_last is None:
-                return None
-            return min(
-                self._file_last + self.cfg.debounce_s, self._file_first + self.cfg.debounce_max_s
-            )
+            return self._debounce.due()
 
     def _requeue_delay(self, report: PassReport | None) -> float | None:
         """Seconds until the plan wants another look (transitions, backoff expiry)."""
@@ -203,6 +215,11 @@ class Daemon:
         except Exception:  # the per-pass guard: a bug in one pass must not kill the daemon
             log.exception("reconcile_crashed", trigger=trigger)
             return None
+        if self._pod_watch is not None and report.observation is not None:
+            # Before publishing (thousands of status files): a pod may end meanwhile.
+            self._pod_watch.track(
+                p.uuid for p in report.observation.owned() if p.state is PodState.RUNNING
+            )
         self._publish(report)
         if report.observation is not None and report.observation.complete and not self._ready_sent:
             systemd.ready()  # READY=1 once: after the first complete observation
@@ -257,6 +274,10 @@ class Daemon:
         self._config_error = None
         old = self.cfg
         self.cfg = cfg
+        with self._lock:
+            self._debounce = self._debounce.reconfigure(
+                quiet_s=cfg.debounce_s, max_s=cfg.debounce_max_s
+            )
         self._reconciler.reload(cfg, self._make_runtime(cfg))
         if cfg.status_dir != old.status_dir:
             self._status = StatusWriter(cfg.status_dir)
@@ -272,6 +293,18 @@ class Daemon:
         if isinstance(runtime, RktCli):  # feeds rktctl_rkt_command_failures_total
             runtime.on_failure = self._status.record_rkt_failure
         return runtime
+
+    def _start_pod_watch(self) -> None:
+        if not PodExitWatcher.supported():
+            # No pidfds (kernel < 5.3): pod exits are seen by the resync and requeues only.
+            log.warning("pod_exit_watch_unsupported")
+            return
+        self._pod_watch = PodExitWatcher(self.pod_exited, self._pod_pid)
+        self._pod_watch.start()
+
+    def _pod_pid(self, uuid: PodUUID) -> int | None:
+        # Asked at call time: a reload may have replaced the runtime.
+        return self._reconciler.runtime.pod_pid(uuid)
 
     def _ensure_watcher(self) -> None:
         """On resync: restart a watcher that failed to start; follow a missed symlink swap."""

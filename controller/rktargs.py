@@ -193,6 +193,11 @@ def enter_argv(uuid: PodUUID, command: Sequence[str], opts: ArgvOptions) -> tupl
     return (*_globals(opts), "enter", uuid, *command)
 
 
+def status_text_argv(uuid: PodUUID, opts: ArgvOptions) -> tuple[str, ...]:
+    """Return the argv of text `rkt status UUID`: the only form that prints the pod's pid."""
+    return (*_globals(opts), "status", uuid)
+
+
 def stop_argv(uuid: PodUUID, opts: ArgvOptions, *, force: bool = False) -> tuple[str, ...]:
     """Return the argv of `rkt stop [--force] UUID`."""
     return (*_globals(opts), "stop", *(("--force",) if force else ()), uuid)

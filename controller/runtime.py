@@ -1,35 +1,27 @@
-"""The rkt runtime: run rkt commands safely and translate what happens into typed results.
+"""The rkt runtime: run rkt commands and translate what happens into typed results.
 
-SHELL. The only module that imports `subprocess`. `RktCli` implements the `Runtime`
-protocol the reconciler and executor use; argv comes from `rktargs` (pure) and
-output is parsed by `observe` (pure). Every rkt call is an argv tuple (never a
-shell string) run with stdin closed, a timeout, a scrubbed environment and its own
-process group, through one translation point (`_execute`) that turns failures into
-RktNotFound / RktTimeout / RktCommandFailed / RktOutputError. Nothing from
-`subprocess` escapes this module, and it never decides *what* to do: that is `plan`.
+SHELL. `RktCli` implements the `Runtime` protocol the reconciler and executor use;
+argv comes from `rktargs` (pure), output is parsed by `observe` (pure), and every
+command runs through `procs.execute` (the one subprocess edge), which turns failures
+into RktNotFound / RktTimeout / RktCommandFailed; this module adds RktOutputError and
+says which failures mean success (`tolerate`). It never decides *what* to do: that is
+`plan`.
 
 `rkt run-prepared` stays in the foreground for the pod's whole life, so it is started
-through a Launcher: `DetachedLauncher` (new session, output to a per-pod log file,
-children reaped by polling) or `SystemdRunLauncher` (a transient unit in
-`machine.slice`, the rktlet pattern), so a restart of rktctl never restarts a pod.
+through a Launcher (`launchers`): detached or as a systemd unit, so a restart of
+rktctl never restarts a pod.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import structlog
 
@@ -41,7 +33,6 @@ from controller.errors import (
     PodStarting,
     RktCommandFailed,
     RktError,
-    RktNotFound,
     RktOutputError,
     RktTimeout,
     StatusWriteError,
@@ -49,6 +40,7 @@ from controller.errors import (
     subcommand_of,
 )
 from controller.fsio import atomic_write
+from controller.launchers import Launcher, ReapingLauncher, launcher_for, read_log_tail
 from controller.model import (
     Observation,
     ObservedPod,
@@ -58,26 +50,12 @@ from controller.model import (
     TaskName,
     TaskSpec,
 )
+from controller.procs import Completed, Tolerate, clean_env, execute
 
 log = structlog.get_logger()
 
 TRUST_CACHE_FILE = "trusted-prefixes.json"
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _UUID_LINE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-# Variables rkt and stage1 legitimately need from the controller's environment: PATH so
-# stage1 finds iptables (hashicorp/nomad#1291), locale and time zone, proxies and CA
-# paths for image fetches. Everything else stays behind, notably NOTIFY_SOCKET,
-# WATCHDOG_USEC/WATCHDOG_PID (a child must never talk to systemd as rktctl) and RKTCTL_*.
-_ENV_KEEP = frozenset(
-    {
-        "PATH", "HOME", "TMPDIR", "LANG", "LANGUAGE", "TZ",
-        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-        "SSL_CERT_FILE", "SSL_CERT_DIR",
-    }
-)  # fmt: skip
-_MAX_REMEMBERED_EXITS = 256
-_LOG_TAIL_BYTES = 2048
-_JOURNAL_LINES = 20
 
 
 class Runtime(Protocol):
@@ -93,43 +71,15 @@ class Runtime(Protocol):
         extra_env: Mapping[str, str] = ...,
         host_ports: Mapping[str, int] = ...,
     ) -> PodUUID: ...
-    def run_prepared(self, spec: TaskSpec, uuid: PodUUID) -> None: ...
+    def run_prepared(self, spec: TaskSpec, uuid: PodUUID, *, just_prepared: bool = ...) -> None: ...
     def stop(self, uuid: PodUUID, *, kill_timeout_s: float) -> None: ...
     def request_stop(self, uuid: PodUUID) -> bool: ...
     def force_stop(self, uuid: PodUUID) -> None: ...
     def remove(self, uuid: PodUUID) -> None: ...
     def gc(self, *, grace_period_s: float) -> tuple[PodUUID, ...]: ...
     def status(self, uuid: PodUUID) -> ObservedPod | None: ...
+    def pod_pid(self, uuid: PodUUID) -> int | None: ...
     def pod_output(self, task: TaskName, uuid: PodUUID) -> PodOutput: ...
-
-
-class Launcher(Protocol):
-    """Starts `rkt run-prepared` so that it outlives nothing but the pod itself."""
-
-    def launch(
-        self, argv: tuple[str, ...], *, uuid: PodUUID, task: TaskName, log_path: Path
-    ) -> None: ...
-    def output(self, *, uuid: PodUUID, task: TaskName, log_path: Path) -> PodOutput: ...
-
-
-@runtime_checkable
-class ReapingLauncher(Protocol):
-    """A launcher whose children are rktctl's own processes (they must be reaped)."""
-
-    def reap(self) -> None: ...
-    def exit_status(self, uuid: PodUUID) -> int | None: ...
-
-
-def clean_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """Return the environment rkt runs with: an allow-list copy of `environ`.
-
-    Keeps PATH (a sane default when missing), HOME, TMPDIR, LANG/LC_*, TZ, proxy and
-    CA variables; drops everything else (NOTIFY_SOCKET, WATCHDOG_*, RKTCTL_*, ...).
-    A task's env never travels this way: it reaches the pod only as `--set-env`.
-    """
-    env = {k: v for k, v in environ.items() if k in _ENV_KEEP or k.startswith("LC_")}
-    env.setdefault("PATH", DEFAULT_PATH)
-    return env
 
 
 def argv_options(
@@ -161,43 +111,30 @@ def pod_log_path(cfg: Config, task: str, uuid: PodUUID) -> Path:
     return pod_logs_dir(cfg) / f"{task}-{uuid[:8]}.log"
 
 
-def read_log_tail(path: Path, limit: int = _LOG_TAIL_BYTES) -> tuple[bytes, bool]:
-    """Return the last `limit` bytes of `path` and whether anything comes before them.
+def parse_status_pid(stdout: bytes) -> int | None:
+    """Return the `pid=<n>` of text `rkt status` output, None when there is none.
 
-    Raise OSError if the file cannot be read.
+    rkt prints it for running and finished pods once stage1 has written its pid file
+    (CONTRACT §4.3); `state=` comes first, so a line is only read as a pid by its key.
     """
-    with path.open("rb") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        start = max(0, size - limit)
-        handle.seek(start)
-        return handle.read(limit), start > 0
+    for line in stdout.decode("utf-8", errors="replace").splitlines():
+        key, _, value = line.strip().partition("=")
+        if key == "pid":
+            return int(value) if value.isdigit() and int(value) > 0 else None
+    return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Completed:
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: bytes
-    stderr: bytes
-
-    def says(self, text: str) -> bool:
-        return text.encode() in self.stdout or text.encode() in self.stderr
-
-
-Tolerate = Callable[[_Completed], bool]
-
-
-def _no_such_pod(result: _Completed) -> bool:
+def _no_such_pod(result: Completed) -> bool:
     # status/stop/rm: `<cmd>: ...: no matches found for "<uuid>"`, exit 254 (CONTRACT §2.6)
     return result.says("no matches found")
 
 
-def _stopped_already(result: _Completed) -> bool:
+def _stopped_already(result: Completed) -> bool:
     # The pod is gone, or not running at all (prepared: `stop: pod "<uuid>" is not running`).
     return _no_such_pod(result) or result.says("is not running")
 
 
-def _booting(result: _Completed) -> bool:
+def _booting(result: Completed) -> bool:
     # The boot window (FINDINGS): the pod reads `running` before stage1 writes its pid
     # file, and stop fails with `error reading pid: open ppid: no such file or directory`
     # (host; fly says `open pid`), exit 254. Transitional, not a failure.
@@ -208,63 +145,8 @@ def _booting(result: _Completed) -> bool:
     )
 
 
-def _stop_tolerated(result: _Completed) -> bool:
+def _stop_tolerated(result: Completed) -> bool:
     return _stopped_already(result) or _booting(result)
-
-
-def _execute(
-    argv: Sequence[str], *, timeout: float, env: Mapping[str, str], tolerate: Tolerate | None = None
-) -> _Completed:
-    """Run `argv` and return its result; the one place that translates failures.
-
-    Raise RktNotFound if the binary cannot be executed, RktTimeout (after killing the
-    child's whole process group) if it runs past `timeout`, RktCommandFailed on a
-    non-zero exit unless `tolerate(result)` says the failure means success.
-    `subprocess.run` is not used because on timeout it kills only the direct child;
-    rkt (and the fake) may have children of their own that must not be leaked.
-    """
-    argv = tuple(argv)
-    shown = rktargs.redact_argv(argv)
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(env),
-            close_fds=True,
-            process_group=0,
-        )
-    except OSError as exc:
-        raise _spawn_error(argv[0], exc) from exc
-    with proc:
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            _kill_group(proc)
-            raise RktTimeout(shown, timeout) from exc
-    result = _Completed(argv, proc.returncode, stdout, stderr)
-    if result.returncode != 0 and not (tolerate is not None and tolerate(result)):
-        raise RktCommandFailed(shown, result.returncode, stderr.decode("utf-8", errors="replace"))
-    return result
-
-
-def _spawn_error(binary: str, exc: OSError) -> RktError:
-    if isinstance(exc, (FileNotFoundError, PermissionError, NotADirectoryError)) or exc.errno in (
-        errno.ENOEXEC,
-        errno.ELOOP,
-    ):
-        return RktNotFound(binary, str(exc))
-    return RktError(f"cannot start {binary!r}: {exc}")
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    # The child leads its own process group (process_group=0): kill all of it, then reap.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-    proc.wait()
 
 
 class RktCli:
@@ -292,7 +174,7 @@ class RktCli:
         self._opts = argv_options(cfg)
         self._clock = clock
         self._sleep = sleep
-        self.launcher: Launcher = launcher or _launcher_for(cfg, self._env)
+        self.launcher: Launcher = launcher or launcher_for(cfg, self._env)
         self._trust_lock = threading.Lock()
         self._trusted: set[tuple[str, str]] | None = None
         self.on_failure = on_failure
@@ -379,18 +261,20 @@ class RktCli:
             )
         return PodUUID(uuids[-1])
 
-    def run_prepared(self, spec: TaskSpec, uuid: PodUUID) -> None:
+    def run_prepared(self, spec: TaskSpec, uuid: PodUUID, *, just_prepared: bool = False) -> None:
         """Start the prepared pod `uuid` through the launcher; return once it has run.
 
         Returns when rkt reports the pod in any state past `prepared` (running, or
         already exited after starting). Raise LaunchError if the pod is not prepared,
         if rkt run-prepared dies while the pod is still prepared, if the pod exits
         without ever starting, or if it is still prepared after `command_timeout_s`.
+        `just_prepared`: the caller's own `prepare` made this pod a moment ago, so it
+        is known to be prepared and the `rkt status` check (20-30 ms) is skipped.
         """
         argv = rktargs.run_prepared_argv(spec, uuid, self._opts)
         log_path = pod_log_path(self._cfg, spec.name, uuid)
-        before = self.status(uuid)
-        if before is None or before.state is not PodState.PREPARED:
+        before = None if just_prepared else self.status(uuid)
+        if not just_prepared and (before is None or before.state is not PodState.PREPARED):
             # Checked first: a run-prepared refused by rkt (exit 254) could not be told
             # apart from a pod that ran and exited by the time we look.
             state = before.state if before else "gone"
@@ -536,6 +420,22 @@ class RktCli:
         output = result.stdout + result.stderr
         return result.returncode, output[-4096:].decode("utf-8", errors="replace")
 
+    def pod_pid(self, uuid: PodUUID) -> int | None:
+        """Return the pid of pod `uuid`'s `rkt run-prepared` process (which stage1 execs
+        into), None while it has none (the boot window) or if the pod is gone.
+
+        The launcher's own child when it started the pod, else text `rkt status`, the
+        only place rkt prints a pod's pid (JSON has none, CONTRACT §11).
+        """
+        if isinstance(self.launcher, ReapingLauncher):
+            pid = self.launcher.pid_of(uuid)
+            if pid is not None:
+                return pid
+        result = self._run(rktargs.status_text_argv(uuid, self._opts), tolerate=_no_such_pod)
+        if result.returncode != 0:
+            return None
+        return parse_status_pid(result.stdout)
+
     def pod_output(self, task: TaskName, uuid: PodUUID) -> PodOutput:
         """Return the end of pod `uuid`'s output, as its launcher kept it. Never raises:
         an unreadable output comes back with `error` set."""
@@ -582,13 +482,13 @@ class RktCli:
         *,
         timeout: float | None = None,
         tolerate: Tolerate | None = None,
-    ) -> _Completed:
-        """Run one rkt command through `_execute` and emit its `rkt_command` log line."""
+    ) -> Completed:
+        """Run one rkt command through `procs.execute` and emit its `rkt_command` log line."""
         started = self._clock()
         returncode: int | None = None
         code: str | None = None
         try:
-            result = _execute(
+            result = execute(
                 argv,
                 timeout=self._cfg.command_timeout_s if timeout is None else timeout,
                 env=self._env,
@@ -677,181 +577,6 @@ class RktCli:
             log.warning("trust_cache_write_failed", path=str(self._trust_path()), error=str(exc))
 
 
-class DetachedLauncher:
-    """Start `rkt run-prepared` in a new session with its output in a per-pod log file.
-
-    For hosts where systemd is not PID 1 (containers, CI, the tests). The child gets
-    its own session (no signal from rktctl's terminal or process group reaches it),
-    stdin from /dev/null, no inherited fds, the scrubbed env. The unit file must use
-    `KillMode=process` so that restarting rktctl leaves the pods alone.
-
-    Reaping: rktctl is the parent, so a pod whose rkt process exits stays a zombie
-    until someone waits for it. No SIGCHLD handler is installed (it would race with
-    `subprocess`'s own waitpid calls); instead the child pids are kept and polled
-    (waitpid WNOHANG) on every launch and by `RktCli` on each list/stop, so at most the
-    pods that exited since the previous reconcile pass are zombies, briefly. Exit
-    statuses are remembered (bounded) so a launch that dies at once is reported.
-    """
-
-    def __init__(self, *, env: Mapping[str, str]) -> None:
-        self._env = dict(env)
-        self._lock = threading.Lock()
-        self._children: dict[PodUUID, int] = {}
-        self._exited: dict[PodUUID, int] = {}
-
-    def launch(
-        self, argv: tuple[str, ...], *, uuid: PodUUID, task: TaskName, log_path: Path
-    ) -> None:
-        """Start `argv` detached; return at once. Raise LaunchError or RktNotFound."""
-        try:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-        except OSError as exc:
-            raise LaunchError(f"cannot open the log file of task {task}: {exc}") from exc
-        try:
-            # posix_spawn rather than Popen: the pod outlives this object by design, and a
-            # Popen collected while its child runs warns (ResourceWarning) and owns the pid.
-            pid = os.posix_spawnp(
-                argv[0],
-                list(argv),
-                self._env,
-                file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, fd, 1),
-                    (os.POSIX_SPAWN_DUP2, fd, 2),
-                ],
-                setsid=True,
-            )
-        except OSError as exc:
-            raise _spawn_error(argv[0], exc) from exc
-        finally:
-            os.close(fd)
-        with self._lock:
-            self._reap_locked()
-            self._children[uuid] = pid
-
-    def output(self, *, uuid: PodUUID, task: TaskName, log_path: Path) -> PodOutput:
-        """Return the tail of the pod's log file (`error` set when it cannot be read)."""
-        try:
-            tail, truncated = read_log_tail(log_path)
-        except OSError as exc:
-            return PodOutput(location=str(log_path), error=f"cannot read {log_path}: {exc}")
-        return PodOutput(tail=tail, truncated=truncated, location=str(log_path))
-
-    def reap(self) -> None:
-        """Collect the exit status of every child that has exited (no zombies left)."""
-        with self._lock:
-            self._reap_locked()
-
-    def exit_status(self, uuid: PodUUID) -> int | None:
-        """Return the exit code of the rkt process of pod `uuid`, None while it runs."""
-        with self._lock:
-            self._reap_locked()
-            return self._exited.get(uuid)
-
-    def pids(self) -> dict[PodUUID, int]:
-        """Return the PIDs of the rkt processes still running, by pod (for tests/ops)."""
-        with self._lock:
-            self._reap_locked()
-            return dict(self._children)
-
-    def _reap_locked(self) -> None:
-        for uuid, pid in list(self._children.items()):
-            try:
-                done, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:  # reaped elsewhere: its status is lost
-                done, status = pid, 255 << 8
-            if done:
-                del self._children[uuid]
-                self._exited[uuid] = os.waitstatus_to_exitcode(status)
-        while len(self._exited) > _MAX_REMEMBERED_EXITS:
-            del self._exited[next(iter(self._exited))]
-
-
-class SystemdRunLauncher:
-    """Start `rkt run-prepared` as a transient systemd unit in `machine.slice`.
-
-    `systemd-run --unit=rktctl-<task>-<uuid8> --slice=machine.slice --collect --quiet
-    -- <argv>` returns once the unit has started; systemd owns the process, so pods
-    survive any restart of rktctl, and their output goes to the journal (`log_path`
-    is unused; `output` asks journalctl). systemd starts the unit with its own
-    environment, not ours.
-    """
-
-    def __init__(
-        self,
-        *,
-        env: Mapping[str, str],
-        systemd_run: str = "systemd-run",
-        journalctl: str = "journalctl",
-        timeout_s: float = 30.0,
-    ) -> None:
-        self._env = dict(env)
-        self._systemd_run = systemd_run
-        self._journalctl = journalctl
-        self._timeout_s = timeout_s
-
-    def argv(self, argv: tuple[str, ...], *, uuid: PodUUID, task: TaskName) -> tuple[str, ...]:
-        """Return the systemd-run argv that starts `argv` as the pod's unit."""
-        binary = argv[0]
-        if "/" not in binary:
-            # A transient unit's ExecStart needs a path; resolve with the env rkt gets.
-            binary = shutil.which(binary, path=self._env.get("PATH")) or binary
-        return (
-            self._systemd_run,
-            f"--unit={unit_name(task, uuid)}",
-            "--slice=machine.slice",
-            "--collect",
-            "--quiet",
-            "--",
-            binary,
-            *argv[1:],
-        )
-
-    def launch(
-        self, argv: tuple[str, ...], *, uuid: PodUUID, task: TaskName, log_path: Path
-    ) -> None:
-        """Start the unit; raise LaunchError if systemd-run fails or times out."""
-        try:
-            _execute(self.argv(argv, uuid=uuid, task=task), timeout=self._timeout_s, env=self._env)
-        except RktError as exc:
-            raise LaunchError(f"systemd-run could not start the pod of task {task}: {exc}") from exc
-
-    def output_argv(self, *, uuid: PodUUID, task: TaskName) -> tuple[str, ...]:
-        """Return the journalctl argv that prints the end of the pod unit's output."""
-        return (
-            self._journalctl,
-            f"--unit={unit_name(task, uuid)}.service",
-            f"--lines={_JOURNAL_LINES}",
-            "--output=cat",
-            "--no-pager",
-            "--quiet",
-        )
-
-    def output(self, *, uuid: PodUUID, task: TaskName, log_path: Path) -> PodOutput:
-        """Return the last lines the pod's unit wrote to the journal (`error` on failure)."""
-        argv = self.output_argv(uuid=uuid, task=task)
-        location = " ".join(argv[:2])
-        try:
-            result = _execute(argv, timeout=self._timeout_s, env=self._env)
-        except RktError as exc:
-            return PodOutput(location=location, error=f"cannot read the journal: {exc}")
-        tail = result.stdout[-_LOG_TAIL_BYTES:]
-        return PodOutput(tail=tail, truncated=len(tail) < len(result.stdout), location=location)
-
-
-def unit_name(task: str, uuid: PodUUID) -> str:
-    """Return the transient unit name of a pod: `rktctl-<task>-<uuid8>.service`-safe."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", task)
-    return f"rktctl-{safe}-{uuid[:8]}"
-
-
 def make_runtime(cfg: Config, *, on_failure: Callable[[str], None] | None = None) -> RktCli:
     """Return the RktCli for `cfg`, with the launcher `cfg.launcher` names."""
     return RktCli(cfg, on_failure=on_failure)
-
-
-def _launcher_for(cfg: Config, env: Mapping[str, str]) -> Launcher:
-    if cfg.launcher == "systemd-run":
-        return SystemdRunLauncher(env=env)
-    return DetachedLauncher(env=env)

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from controller.config import Config
-from controller.runtime import DetachedLauncher, RktCli
+from controller.launchers import DetachedLauncher
+from controller.runtime import RktCli
 from tests.backends import worker_port_range
 from tests.fakes import fakerkt
 

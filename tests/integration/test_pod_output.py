@@ -17,9 +17,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from controller.config import Config
+from controller.launchers import DetachedLauncher, SystemdRunLauncher
 from controller.model import PassResult, PodUUID, Reason, Remove, TaskName
 from controller.reconcile import Reconciler
-from controller.runtime import DetachedLauncher, RktCli, SystemdRunLauncher, pod_log_path
+from controller.runtime import RktCli, pod_log_path
 from tests.e2e.harness import manifest_yaml, wait_for
 from tests.factories import task
 from tests.fakes import fakerkt

@@ -217,7 +217,7 @@ class RecordingRuntime:
         self._call("prepare", spec.name)
         return PodUUID(f"uuid-{spec.name}")
 
-    def run_prepared(self, spec: TaskSpec, uuid: PodUUID) -> None:
+    def run_prepared(self, spec: TaskSpec, uuid: PodUUID, *, just_prepared: bool = False) -> None:
         self._call("run_prepared", uuid)
 
     def stop(self, uuid: PodUUID, *, kill_timeout_s: float) -> None:

@@ -29,6 +29,7 @@ from controller.errors import (
     RktOutputError,
     RktTimeout,
 )
+from controller.launchers import DetachedLauncher, SystemdRunLauncher, unit_name
 from controller.model import (
     ObservedPod,
     PodState,
@@ -39,14 +40,8 @@ from controller.model import (
     Volume,
     frozen_map,
 )
-from controller.runtime import (
-    DetachedLauncher,
-    RktCli,
-    SystemdRunLauncher,
-    argv_options,
-    clean_env,
-    unit_name,
-)
+from controller.procs import clean_env
+from controller.runtime import RktCli, argv_options
 from tests.backends import Backend
 from tests.fakes import fakerkt
 from tests.integration.conftest import kill_launched
