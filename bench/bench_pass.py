@@ -127,7 +127,7 @@ class StandInRuntime:
         self.pods[uuid] = (spec.name, spec.spec_hash, int(time.time()))
         return PodUUID(uuid)
 
-    def run_prepared(self, spec: TaskSpec, uuid: PodUUID) -> None:
+    def run_prepared(self, spec: TaskSpec, uuid: PodUUID, *, just_prepared: bool = False) -> None:
         return None
 
     def stop(self, uuid: PodUUID, *, kill_timeout_s: float) -> None:

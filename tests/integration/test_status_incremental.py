@@ -96,7 +96,7 @@ class StandIns:
         }
         return PodUUID(uuid)
 
-    def run_prepared(self, spec: TaskSpec, uuid: PodUUID) -> None:
+    def run_prepared(self, spec: TaskSpec, uuid: PodUUID, *, just_prepared: bool = False) -> None:
         return None
 
     def stop(self, uuid: PodUUID, *, kill_timeout_s: float) -> None:
