@@ -95,7 +95,9 @@ class Config:
     command_timeout_s: float = 60.0
     """Timeout of each rkt command other than prepare."""
     prepare_timeout_s: float = 600.0
-    """Timeout of `rkt prepare` (it may fetch an image)."""
+    """Timeout of `rkt prepare` (the image is fetched before it; rkt gc uses it too)."""
+    fetch_timeout_s: float = 600.0
+    """Timeout of `rkt fetch`, the fetch phase before prepare (a slow pull)."""
     backoff_base_s: float = 1.0
     """First retry delay after a failed pass or action; doubles per failure."""
     backoff_cap_s: float = 300.0
@@ -375,6 +377,7 @@ def _check(cfg: Config) -> list[str]:
         "resync_interval_s",
         "command_timeout_s",
         "prepare_timeout_s",
+        "fetch_timeout_s",
         "backoff_base_s",
         "backoff_cap_s",
     ):

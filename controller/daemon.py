@@ -292,6 +292,7 @@ class Daemon:
         runtime = self._runtime_factory(cfg)
         if isinstance(runtime, RktCli):  # feeds rktctl_rkt_command_failures_total
             runtime.on_failure = self._status.record_rkt_failure
+            runtime.images.on_fetch = self._status.record_fetch
         return runtime
 
     def _start_pod_watch(self) -> None:

@@ -65,6 +65,8 @@ MANAGED: Final = {
         "quiet": _OWN + " (it reads the pod's UUID from `prepare --quiet`)",
         "pod-manifest": _OWN + " (a pod manifest would replace the whole spec, "
         "the ownership stamp included)",
+        "pull-policy": "spec.pull_policy (rktctl fetches first, then prepares with "
+        "--pull-policy=never)",
         "stage1-from-dir": "spec.stage1",
         "stage1-hash": "spec.stage1",
         "stage1-name": "spec.stage1",
@@ -83,7 +85,7 @@ MANAGED: Final = {
 
 _PASS_PREPARE: Final = (
     "caps-remove", "caps-retain", "cpu-shares", "name", "oom-score-adj", "private-users",
-    "pull-policy", "readonly-rootfs", "seccomp", "signature", "supplementary-gids", "working-dir",
+    "readonly-rootfs", "seccomp", "signature", "supplementary-gids", "working-dir",
 )  # fmt: skip
 _PASS_RUN: Final = ("dns-domain", "dns-opt", "hostname", "hosts-entry", "ipc", "mds-register")
 PASSABLE: Final = {PREPARE: frozenset(_PASS_PREPARE), RUN_PREPARED: frozenset(_PASS_RUN)}

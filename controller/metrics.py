@@ -32,12 +32,13 @@ from prometheus_client.registry import Collector
 from controller import __version__
 from controller.controllerstatus import action_name
 from controller.healthmetrics import HealthMetrics
+from controller.imagefetch import FETCH_RESULTS
 from controller.model import HoldReason, Outcome, PassReport, PassResult
 from controller.phase import TaskPhase
 
 PASS_DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 # Pre-created so `rate()` and `increase()` see a zero before the first failure.
-RKT_SUBCOMMANDS = ("list", "version", "prepare", "run-prepared", "stop", "rm", "gc")
+RKT_SUBCOMMANDS = ("list", "version", "fetch", "prepare", "run-prepared", "stop", "rm", "gc")
 
 
 class Metrics:
@@ -95,6 +96,18 @@ class Metrics:
             ["subcommand"],
             registry=r,
         )
+        self._fetches = Counter(
+            "rktctl_image_fetches",
+            "Fetch phases of starts by result: fetched (rkt fetch ran), cached (the image was "
+            "known to be in the store), failed.",
+            ["result"],
+            registry=r,
+        )
+        self._fetch_seconds = Counter(
+            "rktctl_image_fetch_seconds",
+            "Wall time spent in rkt fetch (the fetch phase of starts).",
+            registry=r,
+        )
         self._tasks = Gauge("rktctl_tasks", "Tasks per phase.", ["phase"], registry=r)
         # The per-task families come from one collector over a plain dict (a Gauge child
         # per series costs ~1 KB: 30 MB at 10,000 tasks), each family in a registry of
@@ -134,6 +147,8 @@ class Metrics:
             self._passes.labels(result=str(result))
         for subcommand in RKT_SUBCOMMANDS:
             self._rkt_failures.labels(subcommand=subcommand)
+        for fetch_result in FETCH_RESULTS:
+            self._fetches.labels(result=fetch_result)
 
     def observe_pass(
         self, report: PassReport, task_docs: Mapping[str, Mapping[str, Any]], now: float
@@ -198,6 +213,11 @@ class Metrics:
     def record_rkt_failure(self, subcommand: str) -> None:
         """Count one failed rkt invocation of `subcommand` (e.g. "prepare")."""
         self._rkt_failures.labels(subcommand=subcommand or "?").inc()
+
+    def record_fetch(self, result: str, seconds: float) -> None:
+        """Count one fetch phase (`imagefetch.FETCH_RESULTS`) and the time rkt fetch took."""
+        self._fetches.labels(result=result).inc()
+        self._fetch_seconds.inc(seconds)
 
     def set_up(self, up: bool) -> None:
         """Mark the loop as running (1) or shutting down (0) for the last write."""

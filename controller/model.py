@@ -180,6 +180,10 @@ class TaskSpec:
     """`extra_args.run_prepared`: rare rkt flags, before the UUID."""
     suspend: bool = False
     """`spec.suspend`: plan and report only. Not hashed (resuming must not replace the pod)."""
+    pull_policy: str = "new"
+    """`spec.pull_policy`: the `rkt fetch --pull-policy` of the fetch phase before prepare
+    (new: only an image not in rkt's store; update: every start). Not hashed: it says how
+    the next start gets its image, not what the pod is."""
     health: HealthCheck | None = None
 
     @property
@@ -363,6 +367,8 @@ class HoldReason(StrEnum):
     HOST_PATH_MISSING = "host_path_missing"
     IN_PROGRESS = "in_progress"
     """An action of the task is still running, or its pod is still stopping gracefully."""
+    FETCHING = "fetching"
+    """The task's start is in its fetch phase (`rkt fetch` of an image not yet in the store)."""
     SUSPENDED = "suspended"
     """`spec.suspend` or the config's report-only `mode`: the actions were only reported."""
 

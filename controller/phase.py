@@ -310,10 +310,14 @@ def _base_phase(facts: Facts, shown: ObservedPod | None, pod: dict[str, Any] | N
     if failed is not None:
         return _verdict(TaskPhase.PENDING, "StartFailed", f"start failed: {failed.message}", pod,
                         reconciling="True")  # fmt: skip
-    busy = next((h for h in facts.holds if h.reason == HoldReason.IN_PROGRESS), None)
-    if busy is not None:  # its start (prepare, run-prepared) is under way beside the loop
-        return _verdict(TaskPhase.STARTING, "Starting", busy.message, pod, reconciling="True")
+    busy = next((h for h in facts.holds if h.reason in _UNDER_WAY), None)
+    if busy is not None:  # its start (fetch, prepare, run-prepared) is under way beside the loop
+        reason = "FetchingImage" if busy.reason == HoldReason.FETCHING else "Starting"
+        return _verdict(TaskPhase.STARTING, reason, busy.message, pod, reconciling="True")
     return _verdict(TaskPhase.PENDING, "Pending", "waiting to be started", pod, reconciling="True")
+
+
+_UNDER_WAY = (HoldReason.IN_PROGRESS, HoldReason.FETCHING)
 
 
 def failure(facts: Facts) -> Outcome | None:

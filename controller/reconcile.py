@@ -78,6 +78,7 @@ from controller.fsio import (
     stat_key,
     trim_head,
 )
+from controller.imagefetch import Fetching, ImageFetcher
 from controller.launchers import unit_name
 from controller.model import (
     DesiredState,
@@ -1020,11 +1021,21 @@ class Reconciler:
         held: dict[TaskName, Hold] = {}
         waits: list[float] = []
         force: set[PodUUID] = set()
+        fetching = self._fetching()
         for task in sorted(busy & planned):
-            held[task] = Hold(
-                reason=HoldReason.IN_PROGRESS,
-                task=task,
-                message="an earlier action of this task is still running",
+            fetch = fetching.get(task)
+            held[task] = (
+                Hold(
+                    reason=HoldReason.FETCHING,
+                    task=task,
+                    message=f"fetching image {fetch.image} (since {iso(fetch.since)})",
+                )
+                if fetch is not None
+                else Hold(
+                    reason=HoldReason.IN_PROGRESS,
+                    task=task,
+                    message="an earlier action of this task is still running",
+                )
             )
         for task, retry in sorted(self._retries.items()):
             if task in planned and task not in held and retry.at > now:
@@ -1066,6 +1077,11 @@ class Reconciler:
             requeue_after=min(waits) if waits else None,
         )
         return gated, frozenset(force)
+
+    def _fetching(self) -> dict[TaskName, Fetching]:
+        """The tasks whose start is in its fetch phase (a stand-in runtime has none)."""
+        images = getattr(self.runtime, "images", None)
+        return images.fetching() if isinstance(images, ImageFetcher) else {}
 
     def _save_restarts(self) -> None:
         doc = {name: dataclasses.asdict(state) for name, state in sorted(self._restarts.items())}
@@ -1214,6 +1230,8 @@ def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
     """Describe a dry-run pass's plan: per action the task, reason and exact rkt argv.
 
     A pod that would be prepared has no UUID yet; its run-prepared argv shows `<uuid>`.
+    A start's fetch phase comes first (the runtime skips it for an image it knows to be
+    in the store, unless pull_policy is update); its prepare shows `<image-id>`.
     """
     placed = reconciler.last_placement
     steps: list[dict[str, Any]] = []
@@ -1234,7 +1252,10 @@ def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
             if spec.trust_prefix:
                 argv.append(rktargs.trust_argv(spec.trust_prefix, opts, debug=spec.debug))
             try:
-                argv.append(rktargs.prepare_argv(spec, opts))
+                rktargs.prepare_argv(spec, opts)  # refuses what rkt cannot express
+                # The fetch phase; prepare then uses the ID fetch prints (unknown here).
+                argv.append(rktargs.fetch_argv(spec, opts))
+                argv.append(rktargs.prepare_argv(spec, opts, image_id="<image-id>"))
             except ValueError as exc:  # the runtime would refuse it the same way
                 error = str(exc)
             argv.append(rktargs.run_prepared_argv(spec, PodUUID("<uuid>"), opts))

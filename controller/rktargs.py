@@ -92,8 +92,13 @@ class ArgvOptions:
     """Port label -> allocated host port; static ports may be omitted (spec has them)."""
 
 
-def prepare_argv(spec: TaskSpec, opts: ArgvOptions) -> tuple[str, ...]:
+def prepare_argv(
+    spec: TaskSpec, opts: ArgvOptions, *, image_id: str | None = None
+) -> tuple[str, ...]:
     """Given a task spec and options, return the argv of `rkt prepare --quiet` for it.
+
+    With `image_id` (what the fetch phase's `rkt fetch` printed) the pod is prepared
+    from that store image with `--pull-policy=never`: prepare then never pulls.
 
     Raise ValueError for a spec that rkt cannot express (a dynamic port without an
     allocated host port, a volume path with a comma, an argument `---`, a relative
@@ -113,7 +118,10 @@ def prepare_argv(spec: TaskSpec, opts: ArgvOptions) -> tuple[str, ...]:
     argv += mount_flags
     argv += [f"--set-env={key}={value}" for key, value in _merged_env(spec, opts)]
     argv += _port_flags(spec, opts)
-    argv.append(spec.image)
+    if image_id is not None:
+        argv += ["--pull-policy=never", image_id]
+    else:
+        argv.append(spec.image)
     if spec.command is not None:
         argv.append(f"--exec={spec.command}")
     if spec.user is not None:
@@ -135,6 +143,17 @@ def prepare_argv(spec: TaskSpec, opts: ArgvOptions) -> tuple[str, ...]:
     if any("\x00" in word for word in argv):
         raise ValueError(f"task {spec.name}: a value contains a NUL character")
     return tuple(argv)
+
+
+def fetch_argv(spec: TaskSpec, opts: ArgvOptions) -> tuple[str, ...]:
+    """Return the argv of the fetch phase: `rkt fetch --pull-policy=<spec's> IMAGE`.
+
+    The same --insecure-options as prepare (an unsigned local ACI needs `image`). Raise
+    ValueError for an image rkt would read as a flag.
+    """
+    if spec.image.startswith("-"):
+        raise ValueError(f"task {spec.name}: an image starting with '-' would be read as a flag")
+    return (*_pod_globals(spec, opts), "fetch", f"--pull-policy={spec.pull_policy}", spec.image)
 
 
 def run_prepared_argv(spec: TaskSpec, uuid: PodUUID, opts: ArgvOptions) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ from controller.errors import (
     subcommand_of,
 )
 from controller.fsio import atomic_write
+from controller.imagefetch import ImageFetcher
 from controller.launchers import Launcher, ReapingLauncher, launcher_for, read_log_tail
 from controller.model import (
     Observation,
@@ -177,6 +178,8 @@ class RktCli:
         self.launcher: Launcher = launcher or launcher_for(cfg, self._env)
         self._trust_lock = threading.Lock()
         self._trusted: set[tuple[str, str]] | None = None
+        self.images = ImageFetcher()
+        """The fetch phase: images known to be in the store, fetches in flight."""
         self.on_failure = on_failure
         """Called with the subcommand of every rkt call that fails (metrics)."""
 
@@ -234,7 +237,9 @@ class RktCli:
         Creates the directories of relative volumes first, and refuses a missing
         absolute host path before any rkt command (rkt would refuse the pod only at
         run-prepared). Trusts `spec.trust_prefix` first, once per prefix (remembered in
-        the state dir). Raise ManifestError if the spec cannot be expressed as rkt flags,
+        the state dir). Then the fetch phase (`images`): `rkt fetch` unless the image is
+        known to be in the store, and prepare from its ID with `--pull-policy=never`.
+        Raise ManifestError if the spec cannot be expressed as rkt flags,
         VolumeError for a host path that is missing or cannot be created, RktError
         subclasses if trust or prepare fail, RktOutputError if prepare prints no UUID.
         """
@@ -250,7 +255,19 @@ class RktCli:
             log.info("volume_dir_created", task=spec.name, path=str(path))
         if spec.trust_prefix:
             self.trust(spec.trust_prefix, debug=spec.debug)
-        result = self._run(argv, timeout=self._cfg.prepare_timeout_s)
+        fetch = rktargs.fetch_argv(spec, opts)
+        image_id = self.images.image_id(
+            spec.name,
+            spec.image,
+            spec.pull_policy,
+            lambda: self._run(fetch, timeout=self._cfg.fetch_timeout_s),
+        )
+        argv = rktargs.prepare_argv(spec, opts, image_id=image_id)
+        try:
+            result = self._run(argv, timeout=self._cfg.prepare_timeout_s)
+        except RktError:
+            self.images.forget(spec.image)  # gone from the store? fetch again next time
+            raise
         # --quiet still lets key-review lines through: the UUID is the last line that is
         # one (rkt's own tests read it this way, CONTRACT §4.5).
         lines = result.stdout.decode("utf-8", errors="replace").splitlines()

@@ -202,6 +202,10 @@ class StatusWriter:
         """Count a failed rkt invocation; it shows in rktctl.prom from the next publish."""
         self.metrics.record_rkt_failure(subcommand)
 
+    def record_fetch(self, result: str, seconds: float) -> None:
+        """Count a fetch phase; it shows in rktctl.prom from the next publish."""
+        self.metrics.record_fetch(result, seconds)
+
     def _load_previous(self) -> dict[str, bytes]:
         """Read the documents a previous daemon left, so conditions keep their history.
 

@@ -204,6 +204,7 @@ def _to_spec(data: dict[str, Any], source: str) -> TaskSpec:
         stage1=spec.get("stage1"),
         update_order=UpdateOrder(spec.get("update", {}).get("order", UpdateOrder.STOP_FIRST)),
         suspend=spec.get("suspend", False),
+        pull_policy=spec.get("pull_policy", "new"),
         **extraargs.spec_fields(spec),
         health=_health(spec["health"]) if "health" in spec else None,
     )

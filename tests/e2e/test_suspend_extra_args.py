@@ -128,7 +128,10 @@ def test_extra_args_reach_the_pod(h: Harness) -> None:
     )  # fmt: skip
     uuid = _one_booted(h, "web")["name"]
     (prepare,) = [a for a in h.calls("prepare") if "--working-dir=/proc" in a]
-    assert prepare.index("--working-dir=/proc") > prepare.index(h.backend.image("web"))
+    # After the image (the ID of the fetch phase, behind --pull-policy=never): an app flag.
+    image_at = prepare.index("--pull-policy=never") + 1
+    assert prepare[image_at].startswith("sha512-")
+    assert prepare.index("--working-dir=/proc") > image_at
     # run-prepared stays in the foreground as the pod's supervisor: its call is logged only
     # when it ends, so read the argv from the daemon's rkt_command event.
     (run,) = [e["argv"] for e in h.events("rkt_command") if "run-prepared" in e["argv"]]

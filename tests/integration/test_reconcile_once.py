@@ -275,8 +275,12 @@ def test_cli_plan_reconcile_and_status(
     assert [(s["task"], s["action"], s["reason"]) for s in doc["actions"]] == [
         ("web", "start", "missing")
     ]
-    prepare = next(a for a in doc["actions"][0]["argv"] if "prepare" in a)
+    words = [next(w for w in a[1:] if not w.startswith("-")) for a in doc["actions"][0]["argv"]]
+    assert words == ["fetch", "prepare", "run-prepared"]  # the fetch phase comes first
+    fetch, prepare = doc["actions"][0]["argv"][:2]
+    assert fetch[-2] == "--pull-policy=new"
     assert "--set-env=SECRET=<redacted>" in prepare
+    assert prepare[prepare.index("--pull-policy=never") + 1] == "<image-id>"
     assert "hunter2" not in json.dumps(doc)
 
     assert main(["reconcile", "--once", "--config", str(config)]) == 0

@@ -9,6 +9,7 @@ a deadline.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -209,11 +210,15 @@ def test_prepare_issues_exactly_the_builders_argv_and_stamps_the_pod(
         volumes=(Volume(host=str(tmp_path), container="/data", read_only=True),),
     )
     uuid = rkt_cli.prepare(task, extra_env={"RKTCTL_PORT_HTTP": "8080"})
-    expected = rktargs.prepare_argv(
-        task, argv_options(rkt_config, extra_env={"RKTCTL_PORT_HTTP": "8080"})
-    )
+    opts = argv_options(rkt_config, extra_env={"RKTCTL_PORT_HTTP": "8080"})
+    # The fetch phase first; prepare then reads the store by the ID fetch printed.
+    assert subcommand_calls(rkt_dir, "fetch") == [list(rktargs.fetch_argv(task, opts)[1:])]
+    (prepared,) = subcommand_calls(rkt_dir, "prepare")
+    image_id = prepared[prepared.index("--pull-policy=never") + 1]
+    assert image_id.startswith("sha512-")
+    expected = rktargs.prepare_argv(task, opts, image_id=image_id)
     assert expected[0] == rkt_config.rkt
-    assert subcommand_calls(rkt_dir, "prepare") == [list(expected[1:])]
+    assert prepared == list(expected[1:])
     pods = {p.uuid: p for p in rkt_cli.list_pods().pods}
     assert (pods[uuid].state, pods[uuid].task, pods[uuid].spec_hash) == (
         PodState.PREPARED,
@@ -230,10 +235,55 @@ def test_rkt_command_log_line_per_call_with_env_values_redacted(
         rkt_cli.prepare(task)
         rkt_cli.list_pods()
     events = [e for e in logs if e["event"] == "rkt_command"]
-    assert [_subcommand(e["argv"]) for e in events] == ["prepare", "list"]
+    assert [_subcommand(e["argv"]) for e in events] == ["fetch", "prepare", "list"]
     assert all(e["returncode"] == 0 and e["duration_ms"] >= 0 for e in events)
-    assert "--set-env=TOKEN=<redacted>" in events[0]["argv"]
+    assert "--set-env=TOKEN=<redacted>" in events[1]["argv"]
     assert "s3cr3t" not in json.dumps(logs)
+
+
+def test_the_fetch_phase_runs_once_per_image_with_new_and_at_every_start_with_update(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+) -> None:
+    task = spec()
+    first, second = rkt_cli.prepare(task), rkt_cli.prepare(task)
+    assert first != second
+    assert len(subcommand_calls(rkt_dir, "fetch")) == 1
+    assert len(subcommand_calls(rkt_dir, "prepare")) == 2
+    rkt_cli.prepare(dataclasses.replace(task, pull_policy="update"))
+    assert [c[-2] for c in subcommand_calls(rkt_dir, "fetch")] == [
+        "--pull-policy=new",
+        "--pull-policy=update",
+    ]
+
+
+def test_a_failed_fetch_fails_the_start_before_prepare(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec]
+) -> None:
+    fakerkt.add_fault(rkt_dir, cmd="fetch", exit=254, stderr="fetch: boom\n", times=1)
+    with pytest.raises(RktCommandFailed) as info:
+        rkt_cli.prepare(spec())
+    assert info.value.subcommand == "fetch"
+    assert subcommand_calls(rkt_dir, "prepare") == []
+    assert rkt_cli.images.fetching() == {}
+    rkt_cli.prepare(spec())  # the fault fired once: the next start fetches and prepares
+    assert len(subcommand_calls(rkt_dir, "prepare")) == 1
+
+
+def test_an_image_removed_from_the_store_is_fetched_again_after_one_failed_start(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec], backend: Backend
+) -> None:
+    task = spec()
+    uuid = rkt_cli.prepare(task)
+    rkt_cli.remove(uuid)  # rkt refuses to remove an image a pod still uses
+    (prepared,) = subcommand_calls(rkt_dir, "prepare")
+    image_id = prepared[prepared.index("--pull-policy=never") + 1]
+    removed = backend.run(rkt_dir, "image", "rm", image_id)
+    assert removed.returncode == 0, removed.stderr
+    with pytest.raises(RktCommandFailed) as info:
+        rkt_cli.prepare(task)  # prepare reads the store only: it does not pull
+    assert info.value.subcommand == "prepare"
+    rkt_cli.prepare(task)
+    assert len(subcommand_calls(rkt_dir, "fetch")) == 2
 
 
 # --- lifecycle with real processes -----------------------------------------------------

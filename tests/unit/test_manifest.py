@@ -470,12 +470,12 @@ def test_the_change_table_touches_every_hashed_field() -> None:
             if getattr(changed, f.name) != getattr(base, f.name)
         }
     untouched = {f.name for f in dataclasses.fields(TaskSpec)} - touched
-    # labels, source and suspend are not hashed; FULL has a static port, so update_order is
-    # covered by the next test; extra_args by tests/unit/test_extraargs.py; FULL has no
-    # health check: tests/unit/test_health_spec.py.
+    # labels, source, suspend and pull_policy (test_fetch_phase.py) are not hashed; FULL has
+    # a static port, so update_order is covered by the next test; extra_args by
+    # tests/unit/test_extraargs.py; FULL has no health check: tests/unit/test_health_spec.py.
     assert untouched == {
         "source", "labels", "update_order", "suspend", "extra_prepare_args", "extra_run_args",
-        "health",
+        "health", "pull_policy",
     }  # fmt: skip
 
 
