@@ -11,6 +11,8 @@ Ready needs `state == HEALTHY`, and `live == False` makes the planner restart th
 - A failure before `started_at + start_period_s` does not count (the app may still
   be booting); after it, `failure_threshold` failures in a row make it Unhealthy and
   not live. One check serves readiness and liveness, as Nomad's and Docker's do.
+- A pod that is not live is checked no more; its view keeps the failure that
+  condemned it, for status and history.
 - A view belongs to one pod: a new pod starts over (`begin`).
 """
 
@@ -39,7 +41,12 @@ def due_at(view: HealthView, check: HealthCheck, *, started_at: float) -> float:
 def record(
     view: HealthView, check: HealthCheck, result: CheckResult, *, started_at: float
 ) -> HealthView:
-    """Return `view` after `result`; `started_at` is when the pod started running."""
+    """Return `view` after `result`; `started_at` is when the pod started running.
+
+    A pod already found not live keeps that verdict: it is being stopped, so what a
+    check of it says now (refused, most likely) is no reason of its own."""
+    if not view.live:
+        return view
     result = replace(result, output=bound_output(result.output))
     if result.ok:
         successes = view.consecutive_successes + 1

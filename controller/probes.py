@@ -158,6 +158,8 @@ class HealthChecker:
         best: tuple[Target, float] | None = None
         for task, target in self._targets.items():
             view = self._views[task]
+            if not view.live:
+                continue  # condemned: the pass restarts it, a new pod starts over
             at = health.due_at(view, target.check, started_at=target.started_at)
             if best is None or at < best[1]:
                 best = (target, at)

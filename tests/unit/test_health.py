@@ -62,6 +62,17 @@ def test_failure_threshold_after_start_period_makes_it_unhealthy_and_not_live() 
     assert view.since == 21 and view.consecutive_failures == 3
 
 
+def test_a_pod_found_not_live_keeps_the_failure_that_condemned_it() -> None:
+    # While the pass stops it, its server goes away: those checks are no reason of its own.
+    view = health.begin(POD, now=0)
+    for t in (11, 16, 21):
+        view = health.record(view, CHECK, _fail(t), started_at=0)
+    condemned = view
+    later = CheckResult(ok=False, at=26, duration_s=0.1, output="connection refused")
+    assert health.record(condemned, CHECK, later, started_at=0) == condemned
+    assert health.record(condemned, CHECK, _ok(31), started_at=0) == condemned
+
+
 def test_success_threshold_makes_it_healthy_and_a_success_resets_failures() -> None:
     view = health.begin(POD, now=0)
     view = health.record(view, CHECK, _ok(1), started_at=0)
