@@ -97,14 +97,17 @@ def test_deleted_manifest_stops_and_removes_its_pod(h: Harness) -> None:
     h.write_manifest("web.yaml", h.manifest("web"))
     h.write_manifest("db.yaml", h.manifest("db"))
     web = _one_running(h, "web")
-    _one_running(h, "db")
+    db = _one_running(h, "db")
     (h.desired / "web.yaml").unlink()
     wait_for(
         lambda: all(p["name"] != web["name"] for p in h.list_pods()),
         what="the web pod removed",
     )
     wait_for(lambda: h.task_status("web") is None, what="web's status file removed")
-    assert len(h.running("db")) == 1
+    # rktctl never asked to stop db's pod. (A real host pod has been seen to end by itself
+    # on a loaded machine; then it is started again, which is what the wait allows.)
+    assert not [c for c in h.calls("stop") if db["name"] in c]
+    wait_for(lambda: len(h.running("db")) == 1, what="db running")
 
 
 def test_crashing_app_is_restarted_with_growing_delay(h: Harness) -> None:

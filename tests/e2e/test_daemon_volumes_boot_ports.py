@@ -122,9 +122,13 @@ def test_a_pod_deleted_in_its_boot_window_is_stopped_soon_without_a_failure(h: H
     assert [e for e in h.events("reconcile_finished") if e.get("result") != "ok"] == []
     assert _metric(h, 'rktctl_rkt_command_failures_total{subcommand="stop"}') == 0
     assert _metric(h, 'rktctl_actions_total{action="stop",result="failed"}') in (None, 0)
-    if h.backend.flavor != "fly":  # fly's window (~40 ms) is too short to hit on purpose
-        deferred = h.events("action_deferred")
+    deferred = h.events("action_deferred")
+    if h.backend.is_fake:
+        # The fake's 3 s window is always hit. A real host pod's (~1 s) usually is, but on
+        # a loaded machine the pass may come after it; the contract test
+        # (test_stop_in_the_boot_window_fails_until_the_pid_file_exists) pins rkt's side.
         assert deferred, "the stop should have hit the boot window"
+    if deferred:
         assert (deferred[0]["action"], deferred[0]["task"]) == ("stop", "boot")
         assert deferred[0]["code"] == "pod_starting"
         assert _metric(h, 'rktctl_actions_total{action="stop",result="deferred"}')
