@@ -14,7 +14,7 @@ from collections.abc import Sequence
 GLOBAL_FLAGS = ("--dir=", "--local-config=", "--system-config=", "--insecure-options=", "--debug=")
 POD_FLAGS = (
     "--quiet", "--stage1-name=", "--stage1-path=", "--stage1-url=", "--no-overlay=",
-    "--volume=", "--mount=", "--set-env=", "--port=",
+    "--volume=", "--mount=", "--set-env=", "--port=", "--pull-policy=never",
 )  # fmt: skip
 APP_FLAGS = (
     "--exec=", "--user=", "--group=", "--memory=", "--cpu=", "--user-annotation=",
