@@ -179,6 +179,9 @@ class RktCli:
         self._trusted: set[tuple[str, str]] | None = None
         self.on_failure = on_failure
         """Called with the subcommand of every rkt call that fails (metrics)."""
+        # The last `rkt list` result: unchanged pods are reused instead of rebuilt. Any
+        # thread may swap it; a stale one only makes the next parse less cheap.
+        self._last_list: Observation | None = None
 
     # --- Runtime -------------------------------------------------------------------
 
@@ -200,7 +203,9 @@ class RktCli:
         """
         self._reap()
         result = self._run(rktargs.list_argv(self._opts))
-        return observe.parse_pod_list(result.stdout, result.stderr)
+        obs = observe.parse_pod_list(result.stdout, result.stderr, previous=self._last_list)
+        self._last_list = obs
+        return obs
 
     def pod_store_exists(self) -> bool:
         """Return False when rkt's data dir has no pod store (`pods/`), so it holds no pod.
