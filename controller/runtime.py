@@ -182,6 +182,9 @@ class RktCli:
         """The fetch phase: images known to be in the store, fetches in flight."""
         self.on_failure = on_failure
         """Called with the subcommand of every rkt call that fails (metrics)."""
+        # The last `rkt list` result: unchanged pods are reused instead of rebuilt. Any
+        # thread may swap it; a stale one only makes the next parse less cheap.
+        self._last_list: Observation | None = None
 
     # --- Runtime -------------------------------------------------------------------
 
@@ -203,7 +206,9 @@ class RktCli:
         """
         self._reap()
         result = self._run(rktargs.list_argv(self._opts))
-        return observe.parse_pod_list(result.stdout, result.stderr)
+        obs = observe.parse_pod_list(result.stdout, result.stderr, previous=self._last_list)
+        self._last_list = obs
+        return obs
 
     def pod_store_exists(self) -> bool:
         """Return False when rkt's data dir has no pod store (`pods/`), so it holds no pod.

@@ -31,3 +31,17 @@ def test_a_reload_that_keeps_the_gc_settings_keeps_the_timer() -> None:
     sched = _Schedule(now=0.0, cfg=on)
     sched.reconfigure(9.0, Config(host_gc=True, gc_interval_s=10.0, resync_interval_s=5.0))
     assert sched.gc_due(10.0)
+
+
+def test_startup_objects_leave_the_cyclic_gc_and_are_still_reachable() -> None:
+    import gc
+
+    from controller.daemon import _freeze_startup_objects
+
+    kept = {"spec": list(range(3))}
+    try:
+        _freeze_startup_objects()
+        assert gc.get_freeze_count() > 0
+        assert kept["spec"] == [0, 1, 2]
+    finally:
+        gc.unfreeze()
