@@ -137,12 +137,18 @@ _HOLD_REASONS = {
     HoldReason.DELETION_GUARD: "DeletionGuard",
     HoldReason.INCOMPLETE_OBSERVATION: "IncompleteObservation",
     HoldReason.INVALID_SPEC: "UnreadableManifest",
+    HoldReason.ROLLOUT_FAILED: "RolloutFailed",
 }
 # A hold naming a task holds it whatever it is doing; a pass-wide hold (task None)
 # holds only the tasks whose next step it blocks. An incomplete `rkt list` stops
 # every start and stop; the deletion guard and an unreadable manifest name (which
 # might declare any task) only hold stopping pods of tasks no manifest declares.
-_OWN_HOLDS = (HoldReason.DELETION_GUARD, HoldReason.INCOMPLETE_OBSERVATION)
+# A failed rollout (`spec.update`) needs a person too: a new manifest.
+_OWN_HOLDS = (
+    HoldReason.DELETION_GUARD,
+    HoldReason.INCOMPLETE_OBSERVATION,
+    HoldReason.ROLLOUT_FAILED,
+)
 _GLOBAL_HOLDS: tuple[tuple[HoldReason, frozenset[TaskPhase]], ...] = (
     (
         HoldReason.INCOMPLETE_OBSERVATION,
