@@ -7,7 +7,7 @@ and says which pod the document shows; `status` builds the document around it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -143,12 +143,7 @@ _HOLD_REASONS = {
 # holds only the tasks whose next step it blocks. An incomplete `rkt list` stops
 # every start and stop; the deletion guard and an unreadable manifest name (which
 # might declare any task) only hold stopping pods of tasks no manifest declares.
-# A failed rollout (`spec.update`) needs a person too: a new manifest.
-_OWN_HOLDS = (
-    HoldReason.DELETION_GUARD,
-    HoldReason.INCOMPLETE_OBSERVATION,
-    HoldReason.ROLLOUT_FAILED,
-)
+_OWN_HOLDS = (HoldReason.DELETION_GUARD, HoldReason.INCOMPLETE_OBSERVATION)
 _GLOBAL_HOLDS: tuple[tuple[HoldReason, frozenset[TaskPhase]], ...] = (
     (
         HoldReason.INCOMPLETE_OBSERVATION,
@@ -228,6 +223,12 @@ def decide(facts: Facts) -> Verdict:
         hold = next((h for h in facts.global_holds if h.reason == reason), None)
         if hold is not None and base.phase in phases:
             return _held(hold, pod)
+    failed = next((h for h in facts.holds if h.reason == HoldReason.ROLLOUT_FAILED), None)
+    if failed is not None:
+        # The last healthy spec runs (and may well be Ready): only a new manifest can
+        # move the task on, so it is Stalled whatever its phase.
+        return replace(base, reason="RolloutFailed", message=f"{failed.message}; {base.message}",
+                       stalled="True")  # fmt: skip
     return base
 
 

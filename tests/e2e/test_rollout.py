@@ -122,6 +122,13 @@ def test_a_version_that_never_gets_healthy_is_rolled_back_and_the_old_pod_never_
     )
     if h.backend.is_fake:
         assert not [c for c in h.calls("stop") if old["name"] in c]
+    # The last healthy spec serves and passes its check: Ready, and still Stalled.
+    wait_for(
+        lambda: _condition(h.task_status("web"), "Ready").get("status") == "True",
+        what="Ready again on the old spec",
+        timeout=120,
+    )
+    assert _condition(h.task_status("web"), "Stalled")["reason"] == "RolloutFailed"
     starts = len(h.calls("prepare"))
     time.sleep(6)  # several resyncs and check intervals: no new pod of the failed spec
     assert len(h.calls("prepare")) == starts

@@ -8,20 +8,26 @@ import pytest
 
 from controller import rollout
 from controller.errors import ManifestError
+from controller.healthstatus import health_gate
 from controller.manifests import parse_manifest
 from controller.model import (
     CheckKind,
     HealthCheck,
     HealthState,
     HealthView,
+    Hold,
+    HoldReason,
     PodState,
     PodUUID,
     Reason,
     SpecHash,
     Start,
     Stop,
+    TaskName,
     UpdateOrder,
 )
+from controller.phase import Facts, TaskPhase
+from controller.phase import decide as decide_phase
 from controller.plan import plan
 from tests.factories import desired, observation, pod, task
 
@@ -147,3 +153,20 @@ def test_a_deadline_not_longer_than_min_healthy_time_is_refused() -> None:
             _MANIFEST + "  update: {min_healthy_time: 30s, healthy_deadline: 30s}\n",
             source="web.yaml",
         )
+
+
+def test_a_failed_rollout_is_stalled_while_the_old_spec_runs_and_may_be_ready() -> None:
+    running = pod(spec_hash=OLD.spec_hash)
+    hold = Hold(reason=HoldReason.ROLLOUT_FAILED, task=TaskName("web"), message="rollout of X")
+    facts = Facts(name=TaskName("web"), entry=OLD, duplicate_sources=(), pods=(running,),
+                  observed=True, outcomes=(), holds=(hold,), global_holds=(), restart=None,
+                  blocked=None, error=None, prior_error=None, termination=None,
+                  now=NOW)  # fmt: skip
+    verdict = decide_phase(facts)
+    assert (verdict.phase, verdict.reason, verdict.stalled) == (
+        TaskPhase.RUNNING, "RolloutFailed", "True")  # fmt: skip
+    assert verdict.message.startswith("rollout of X; pod ")
+    checking = health_gate(verdict, OLD, None)
+    assert (checking.reason, checking.ready) == ("RolloutFailed", "False")
+    view = _view(running.uuid, HealthState.HEALTHY, NOW - 1)
+    assert health_gate(verdict, OLD, view).ready == "True"
