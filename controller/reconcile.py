@@ -477,6 +477,7 @@ class Reconciler:
                 waits = [w for w in (the_plan.requeue_after, rollouts.requeue_after) if w]
                 the_plan = dataclasses.replace(
                     the_plan,
+                    actions=tuple(a for a in the_plan.actions if a.task not in rollouts.reverting),
                     holds=(*the_plan.holds, *rollouts.holds),
                     requeue_after=min(waits) if waits else None,
                 )

@@ -43,6 +43,9 @@ class Verdicts:
     serving: Mapping[TaskName, PodUUID]
     holds: tuple[Hold, ...]
     requeue_after: float | None
+    reverting: frozenset[TaskName] = frozenset()
+    """Tasks whose rollout failed in this very pass: the next pass (0.1 s later) plans
+    the revert; this one must not act on the failed spec (e.g. restart its pod)."""
 
 
 class RolloutBook:
@@ -102,6 +105,7 @@ class RolloutBook:
         serving: dict[TaskName, PodUUID] = {}
         holds: list[Hold] = []
         waits: list[float] = []
+        now_reverting: set[TaskName] = set()
         before = dict(self._records)
         for name, spec in sorted(specs.items()):
             if spec.health is None or name not in manifest_hashes:
@@ -139,12 +143,15 @@ class RolloutBook:
                 )
                 if d.failed is not None and reverted is False and spec.auto_revert:
                     waits.append(0.1)  # the revert happens in the next pass
+                    now_reverting.add(name)
         for gone in set(self._records) - set(desired.tasks):
             if not desired.dir_missing and not desired.unnamed_invalid:
                 del self._records[gone]  # the manifest is gone: so is its history
         if self._records != before:
             self._save()
-        return Verdicts(serving, tuple(holds), min(waits) if waits else None)
+        return Verdicts(
+            serving, tuple(holds), min(waits) if waits else None, frozenset(now_reverting)
+        )
 
     def _with_manifest(
         self, rec: rollout.Record, spec: TaskSpec, manifest_hash: str
