@@ -25,6 +25,8 @@ def health_gate(verdict: Verdict, entry: object, view: HealthView | None) -> Ver
     if entry.health is None:
         return verdict
     pod = verdict.pod or {}
+    # A Stalled reason (RolloutFailed) outranks the check's progress: it needs a person.
+    keep = verdict.stalled == "True"
     if view is not None and view.pod == pod.get("uuid") and view.state == HealthState.HEALTHY:
         return dataclasses.replace(verdict, message=f"{verdict.message}; healthy")
     if view is not None and view.pod == pod.get("uuid") and view.state == HealthState.UNHEALTHY:
@@ -34,11 +36,13 @@ def health_gate(verdict: Verdict, entry: object, view: HealthView | None) -> Ver
             else "restarting it"
         )
         msg = f"{verdict.message}; unhealthy, {action}: {health.summary(view)}"
-        return dataclasses.replace(verdict, reason="Unhealthy", message=msg, ready="False",
+        reason = verdict.reason if keep else "Unhealthy"
+        return dataclasses.replace(verdict, reason=reason, message=msg, ready="False",
                                    reconciling="True")  # fmt: skip
     said = health.summary(view) if view is not None else "health check not run yet"
     msg = f"{verdict.message}; {said}"
-    return dataclasses.replace(verdict, reason="HealthChecking", ready="False",
+    reason = verdict.reason if keep else "HealthChecking"
+    return dataclasses.replace(verdict, reason=reason, ready="False",
                                reconciling="True", message=msg)  # fmt: skip
 
 

@@ -185,6 +185,13 @@ class TaskSpec:
     (new: only an image not in rkt's store; update: every start). Not hashed: it says how
     the next start gets its image, not what the pod is."""
     health: HealthCheck | None = None
+    min_healthy_time_s: float = 10.0
+    """`update.min_healthy_time`: a new spec's pod must be Healthy this long (with `health`)."""
+    healthy_deadline_s: float = 300.0
+    """`update.healthy_deadline`: ...within this long after the rollout began, or it failed."""
+    auto_revert: bool = True
+    """`update.auto_revert`: a failed rollout runs the last healthy spec again. None of the
+    three is hashed: they say how a change rolls out, not what the pod is."""
 
     @property
     def has_static_ports(self) -> bool:
@@ -371,6 +378,8 @@ class HoldReason(StrEnum):
     """The task's start is in its fetch phase (`rkt fetch` of an image not yet in the store)."""
     SUSPENDED = "suspended"
     """`spec.suspend` or the config's report-only `mode`: the actions were only reported."""
+    ROLLOUT_FAILED = "rollout_failed"
+    """The manifest's spec never became healthy in time (`spec.update`); see `rollout`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

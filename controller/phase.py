@@ -7,7 +7,7 @@ and says which pod the document shows; `status` builds the document around it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -137,6 +137,7 @@ _HOLD_REASONS = {
     HoldReason.DELETION_GUARD: "DeletionGuard",
     HoldReason.INCOMPLETE_OBSERVATION: "IncompleteObservation",
     HoldReason.INVALID_SPEC: "UnreadableManifest",
+    HoldReason.ROLLOUT_FAILED: "RolloutFailed",
 }
 # A hold naming a task holds it whatever it is doing; a pass-wide hold (task None)
 # holds only the tasks whose next step it blocks. An incomplete `rkt list` stops
@@ -222,6 +223,12 @@ def decide(facts: Facts) -> Verdict:
         hold = next((h for h in facts.global_holds if h.reason == reason), None)
         if hold is not None and base.phase in phases:
             return _held(hold, pod)
+    failed = next((h for h in facts.holds if h.reason == HoldReason.ROLLOUT_FAILED), None)
+    if failed is not None:
+        # The last healthy spec runs (and may well be Ready): only a new manifest can
+        # move the task on, so it is Stalled whatever its phase.
+        return replace(base, reason="RolloutFailed", message=f"{failed.message}; {base.message}",
+                       stalled="True")  # fmt: skip
     return base
 
 

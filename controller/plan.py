@@ -34,6 +34,10 @@ Decisions (see each rule's test in tests/unit/test_plan.py):
 - A task whose absolute volume host path is missing (`missing_host_paths`, found by
   the shell) is held (HOST_PATH_MISSING): no Start or RunPrepared, and a live pod of an
   older spec is not ended for it; a running pod of the current spec is left alone.
+- `serving` (from `rollout`, tasks with `spec.health` and start-first only): the old
+  spec's running pod keeps serving beside the new spec's until the rollout is done,
+  so it is neither a duplicate nor replaced in the plan that starts the new pod; once
+  it is no longer serving, it is ended as SPEC_CHANGED.
 - Holds come task-less first (unnamed invalid files, deletion guard), then per
   task in task order; an incomplete observation yields only its own hold.
 """
@@ -107,6 +111,7 @@ def plan(
     missing_host_paths: Mapping[TaskName, str] = _NO_BLOCKED,
     policy: PlanPolicy = _DEFAULT_POLICY,
     unhealthy: frozenset[PodUUID] = frozenset(),
+    serving: Mapping[TaskName, PodUUID] = MappingProxyType({}),
 ) -> Plan:
     """Return the actions that move the owned pods toward `desired`, and what was held back.
 
@@ -168,6 +173,7 @@ def plan(
                 now=now,
                 policy=policy,
                 unhealthy=unhealthy,
+                serving=serving.get(name),
             )
         elif not desired.unnamed_invalid:
             _plan_not_desired(out, name, pods, policy=policy)
@@ -265,6 +271,7 @@ def _plan_task(
     now: float,
     policy: PlanPolicy,
     unhealthy: frozenset[PodUUID] = frozenset(),
+    serving: PodUUID | None = None,
 ) -> None:
     """Plan one valid desired task: clean up, keep at most one live pod, start if allowed."""
     current = spec.spec_hash
@@ -284,10 +291,14 @@ def _plan_task(
 
     kept = _pick_kept(live, current)
     for p in live:
-        if p is not kept:
-            out.end(
-                name, p, Reason.DUPLICATE if p.state == PodState.RUNNING else Reason.STALE_PREPARED
-            )
+        if p is kept or p.uuid == serving:
+            continue
+        if p.state != PodState.RUNNING:
+            out.end(name, p, Reason.STALE_PREPARED)
+        elif spec.health is not None and kept is not None and _replaces(kept, p, current):
+            out.end(name, p, Reason.SPEC_CHANGED)  # a health-gated rollout is done
+        else:
+            out.end(name, p, Reason.DUPLICATE)
 
     if why_blocked is not None:
         out.hold(HoldReason.BLOCKED, name, why_blocked)
@@ -339,6 +350,12 @@ def _plan_task(
 
     # `kept` runs an old spec: replace it.
     start = Start(task=name, spec_hash=current, reason=Reason.SPEC_CHANGED)
+    if serving is not None and serving == kept.uuid:
+        # Health-gated start-first: the old pod is ended only once the new one has
+        # been Healthy for min_healthy_time (a later plan, without `serving`).
+        if may_start:
+            out.actions.append(start)
+        return
     if spec.update_order == UpdateOrder.START_FIRST and not spec.has_static_ports:
         # The old pod serves until the new one is up, so it is stopped only in the
         # same plan as that Start (actuate skips the Stop if the Start fails).
@@ -350,6 +367,11 @@ def _plan_task(
     out.end(name, kept, Reason.SPEC_CHANGED)
     if may_start:
         out.actions.append(start)
+
+
+def _replaces(kept: ObservedPod, old: ObservedPod, current: SpecHash) -> bool:
+    """The current spec's running pod is kept and `old` runs another spec."""
+    return kept.state == PodState.RUNNING and kept.spec_hash == current != old.spec_hash
 
 
 def _start_gate(

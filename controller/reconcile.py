@@ -106,6 +106,7 @@ from controller.model import (
     Termination,
 )
 from controller.plan import PlanPolicy, plan
+from controller.rolloutstate import RolloutBook, Verdicts
 from controller.runtime import Runtime, argv_options, pod_log_path, pod_logs_dir
 from controller.termination import (
     POD_EXITED,
@@ -341,6 +342,8 @@ class Reconciler:
         """Tasks whose stop or remove failed, and when to try again (per-task backoff)."""
         self._kill_timeouts: dict[TaskName, float] = _load_kill_timeouts(cfg.state_dir)
         self._retained: frozenset[PodUUID] = _load_retained(cfg.state_dir)
+        self._rollouts = RolloutBook(cfg.state_dir)
+        """Health-gated rollouts (`spec.update`): last healthy and failed specs per task."""
         """Exited pods kept for a post-mortem (`retention`): their exit is booked already."""
         self._node_attrs: dict[str, str] | None = None
         self._ports: dict[TaskName, dict[str, int]] | None = None
@@ -412,7 +415,9 @@ class Reconciler:
             observing = self._observer.submit(
                 contextvars.copy_context().run, self._fingerprint_and_observe, dry_run
             )
-            desired = self._manifests.read(self.cfg.desired_dir)
+            read = self._manifests.read(self.cfg.desired_dir)
+            # A manifest whose rollout failed (auto_revert): its last healthy spec instead.
+            desired, manifest_hashes = self._rollouts.revert(read)
             try:
                 fingerprint, observation = observing.result()
             except RktctlError as exc:
@@ -453,6 +458,9 @@ class Reconciler:
                 self._tidy_pod_logs(desired, full)
                 self._remember_kill_timeouts(planned_desired, observation)
             views = {} if dry_run else self._check_health(placed, observation)
+            rollouts = self._decide_rollouts(
+                read, placed.specs, manifest_hashes, observation, views, now=now, dry_run=dry_run
+            )
             the_plan = plan(
                 planned_desired,
                 observation,
@@ -465,7 +473,16 @@ class Reconciler:
                     allow_empty=self.cfg.allow_empty,
                 ),
                 unhealthy=frozenset(v.pod for v in views.values() if not v.live),
+                serving=rollouts.serving,
             )
+            if rollouts.holds or rollouts.requeue_after is not None:
+                waits = [w for w in (the_plan.requeue_after, rollouts.requeue_after) if w]
+                the_plan = dataclasses.replace(
+                    the_plan,
+                    actions=tuple(a for a in the_plan.actions if a.task not in rollouts.reverting),
+                    holds=(*the_plan.holds, *rollouts.holds),
+                    requeue_after=min(waits) if waits else None,
+                )
             # spec.suspend / mode = report-only: planned and reported, never acted on.
             report_only = self.cfg.mode == suspend.REPORT_ONLY
             the_plan = suspend.withhold(
@@ -554,6 +571,26 @@ class Reconciler:
             )
             self._log_finished(report)
             return report
+
+    def _decide_rollouts(
+        self,
+        read: DesiredState,
+        specs: Mapping[TaskName, TaskSpec],
+        manifest_hashes: Mapping[str, str],
+        observation: Observation,
+        views: Mapping[TaskName, HealthView],
+        *,
+        now: float,
+        dry_run: bool,
+    ) -> Verdicts:
+        """The health gate of spec changes (`rollout`); `plan` only reads what it decided."""
+        if dry_run:
+            return Verdicts({}, (), None)
+        pods: dict[TaskName, list[ObservedPod]] = {}
+        for pod in observation.pods:
+            if pod.task is not None:
+                pods.setdefault(pod.task, []).append(pod)
+        return self._rollouts.decide(read, specs, manifest_hashes, pods, views, now=now)
 
     def _check_health(
         self, placed: placement.Placement, observation: Observation

@@ -44,7 +44,10 @@ from controller.model import (
 BASE_TIME = 1_700_000_000
 """Pod `created_at` default (Unix seconds); running pods start a second later."""
 
-_UNHASHED_FIELDS = frozenset({"spec_hash", "source", "labels", "suspend"})
+_UNHASHED_FIELDS = frozenset(
+    {"spec_hash", "source", "labels", "suspend", "min_healthy_time_s", "healthy_deadline_s",
+     "auto_revert"}
+)  # fmt: skip
 _uuid_counter = itertools.count(1)
 _AUTO: Any = object()  # "derive from the other arguments"; None is a meaningful value
 

@@ -207,6 +207,9 @@ def _to_spec(data: dict[str, Any], source: str) -> TaskSpec:
         pull_policy=spec.get("pull_policy", "new"),
         **extraargs.spec_fields(spec),
         health=_health(spec["health"]) if "health" in spec else None,
+        min_healthy_time_s=_seconds(spec.get("update", {}), "min_healthy_time", 10.0),
+        healthy_deadline_s=_seconds(spec.get("update", {}), "healthy_deadline", 300.0),
+        auto_revert=spec.get("update", {}).get("auto_revert", True),
     )
     return dataclasses.replace(built, spec_hash=compute_spec_hash(built))
 

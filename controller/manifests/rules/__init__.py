@@ -31,6 +31,7 @@ RULES: Final[tuple[Rule, ...]] = (
     taskspec.constraints,
     taskspec.stage1,
     taskspec.update_order,
+    taskspec.update_timing,
     taskspec.health,
     taskspec.variables,
     taskspec.extra_args,

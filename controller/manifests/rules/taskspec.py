@@ -151,6 +151,24 @@ def update_order(doc: Document) -> None:
             )
 
 
+def update_timing(doc: Document) -> None:
+    """A rollout must have time to pass: min_healthy_time shorter than healthy_deadline."""
+    section = get(doc.data, "spec", "update")
+    if not isinstance(section, dict):
+        return
+    try:
+        least = parse_duration(section.get("min_healthy_time", "10s"))
+        deadline = parse_duration(section.get("healthy_deadline", "5m"))
+    except (TypeError, ValueError):
+        return  # the schema reports the malformed duration
+    if least >= deadline:
+        doc.add(
+            ("spec", "update", "healthy_deadline"),
+            f"must be longer than min_healthy_time ({least:g}s): a new pod could never "
+            "pass the rollout in time",
+        )
+
+
 def health(doc: Document) -> None:
     base: Path = ("spec", "health")
     section = get(doc.data, "spec", "health")
