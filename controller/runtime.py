@@ -146,6 +146,10 @@ def _booting(result: Completed) -> bool:
     )
 
 
+FORCE_RACE_GRACE_S = 2.0
+"""How long a failed `stop --force` may take to turn out to be a pod that ended anyway."""
+
+
 def _stop_tolerated(result: Completed) -> bool:
     return _stopped_already(result) or _booting(result)
 
@@ -381,9 +385,18 @@ class RktCli:
         Raise PodStarting if the pod is still in its boot window, RktError if rkt fails
         or the pod still runs `command_timeout_s` later.
         """
-        result = self._run(
-            rktargs.stop_argv(uuid, self._opts, force=True), tolerate=_stop_tolerated
-        )
+        try:
+            result = self._run(
+                rktargs.stop_argv(uuid, self._opts, force=True), tolerate=_stop_tolerated
+            )
+        except RktCommandFailed:
+            # A pod already on its way out (its app ended on the graceful signal just
+            # now) makes rkt say "failed to stop 1 pod(s)" (seen on the host stage1):
+            # what counts is that it no longer runs.
+            if not self._wait_not_running(uuid, self._clock() + FORCE_RACE_GRACE_S):
+                raise
+            self._reap()
+            return
         if _booting(result):
             raise PodStarting(uuid, result.stderr.decode("utf-8", errors="replace"))
         if not self._wait_not_running(uuid, self._clock() + self._cfg.command_timeout_s):

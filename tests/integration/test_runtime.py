@@ -347,6 +347,29 @@ def test_stop_escalates_to_force_after_kill_timeout(
     assert calls == [["stop", uuid], ["--force", uuid]]
 
 
+def test_a_force_stop_that_fails_for_a_pod_that_ended_anyway_is_success(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec], backend: Backend
+) -> None:
+    backend.skip_unless_fake("a fault rule stands in for the host stage1's race")
+    uuid = run_task(rkt_cli, spec())
+    rkt_cli.stop(uuid, kill_timeout_s=10)  # ended: the force below races nothing
+    fakerkt.add_fault(rkt_dir, cmd="stop", exit=254, stderr="stop: failed to stop 1 pod(s)\n")
+    rkt_cli.force_stop(uuid)  # no RktCommandFailed: the pod no longer runs
+
+
+def test_a_force_stop_that_fails_for_a_running_pod_raises(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec], backend: Backend
+) -> None:
+    backend.skip_unless_fake("a fault rule makes the force fail")
+    uuid = run_task(rkt_cli, spec())
+    fakerkt.add_fault(
+        rkt_dir, cmd="stop", exit=254, stderr="stop: failed to stop 1 pod(s)\n", times=1
+    )
+    with pytest.raises(RktCommandFailed):
+        rkt_cli.force_stop(uuid)
+    rkt_cli.stop(uuid, kill_timeout_s=10)
+
+
 @pytest.mark.parametrize("target", ["exited", "unknown"])
 def test_stop_of_a_stopped_or_unknown_pod_is_success(
     rkt_cli: RktCli, rkt_dir: Path, target: str, spec: Callable[..., TaskSpec]
