@@ -171,13 +171,9 @@ def _add_reconcile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _add_config_args(p)
     p.add_argument("--once", action="store_true", required=True, help="run exactly one pass")
     p.add_argument("--force", action="store_true", help="override the deletion guard")
-    p.add_argument(
-        "--wait",
-        nargs="?",
-        const=300.0,
-        type=float,
-        metavar="TIMEOUT",
-        help="keep reconciling until every task is Ready (exit 0), or TIMEOUT seconds "
+    _add_wait_arg(
+        p,
+        "keep reconciling until every task is Ready (exit 0), or TIMEOUT seconds "
         "(default 300) pass (exit 1, naming the tasks that are not)",
     )
     p.set_defaults(handler=_cmd_reconcile)
@@ -205,7 +201,8 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
         writer = StatusWriter(cfg.status_dir)
         writer.publish(report, daemon=info, now=report.finished_at)
         _print_report_summary(report)
-        code = EXIT_OK if report.result in (PassResult.OK, PassResult.HELD) else EXIT_FAILURE
+        first_result = report.result
+        code = EXIT_OK if first_result in (PassResult.OK, PassResult.HELD) else EXIT_FAILURE
         if args.wait is None:
             reconciler.close()  # ends the health checker, if a task has a check
         else:
@@ -222,13 +219,21 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
                     print(f"not ready: {line}", file=sys.stderr)
                 return EXIT_FAILURE
             if code != EXIT_OK:
-                print(f"rktctl: the first pass ended {report.result}, but every task is "
+                print(f"rktctl: the first pass ended {first_result}, but every task is "
                       "Ready now", file=sys.stderr)  # fmt: skip
             return EXIT_OK  # --wait promises readiness: a first pass's failure since healed
         return code
 
 
 WAIT_POLL_S = 0.5
+WAIT_DEFAULT_S = 300.0
+
+
+def _add_wait_arg(p: argparse.ArgumentParser, help_text: str) -> None:
+    """`--wait[=TIMEOUT]`, shared by `reconcile --once` and `status`."""
+    p.add_argument(
+        "--wait", nargs="?", const=WAIT_DEFAULT_S, type=float, metavar="TIMEOUT", help=help_text
+    )
 
 
 def _not_ready(status_dir: str, only: str | None = None) -> list[str]:
@@ -391,13 +396,9 @@ def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="TOML config file to read status_dir from (default $RKTCTL_CONFIG or "
         "/etc/rktctl/config.toml)",
     )
-    p.add_argument(
-        "--wait",
-        nargs="?",
-        const=300.0,
-        type=float,
-        metavar="TIMEOUT",
-        help="first wait until every task (or NAME) is Ready and the daemon's heartbeat is "
+    _add_wait_arg(
+        p,
+        "first wait until every task (or NAME) is Ready and the daemon's heartbeat is "
         "fresh, at most TIMEOUT seconds (default 300); exit 1 naming the tasks that are not",
     )
     p.set_defaults(handler=_cmd_status)
