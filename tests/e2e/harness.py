@@ -33,6 +33,18 @@ class WaitTimeout(AssertionError):
     pass
 
 
+def rkt_pids(rkt_dir: Path, subcommand: str) -> list[int]:
+    """PIDs of rkt processes running `subcommand` on this test's rkt dir (the call log only
+    has finished ones)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError, ValueError):
+            argv = [a.decode() for a in cmdline.read_bytes().split(b"\0") if a]
+            if subcommand in argv and f"--dir={rkt_dir}" in argv:
+                found.append(int(cmdline.parent.name))
+    return found
+
+
 def wait_for(
     predicate: Callable[[], T],
     *,

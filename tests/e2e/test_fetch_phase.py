@@ -11,12 +11,11 @@ import contextlib
 import os
 import re
 import signal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Harness, wait_for
+from tests.e2e.harness import Harness, rkt_pids, wait_for
 from tests.fakes import fakerkt
 
 pytestmark = pytest.mark.e2e
@@ -28,18 +27,6 @@ def _fetching(h: Harness, task: str) -> dict[str, Any] | None:
         return None
     reasons = {c.get("reason") for c in doc.get("conditions") or ()}
     return doc if "FetchingImage" in reasons else None
-
-
-def _rkt_pids(rkt_dir: Path, subcommand: str) -> list[int]:
-    """PIDs of rkt processes running `subcommand` on this rkt dir (the call log only has
-    finished ones)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        with contextlib.suppress(OSError, ValueError):
-            argv = [a.decode() for a in cmdline.read_bytes().split(b"\0") if a]
-            if subcommand in argv and f"--dir={rkt_dir}" in argv:
-                found.append(int(cmdline.parent.name))
-    return found
 
 
 def _metric(h: Harness, name: str) -> float:
@@ -59,7 +46,7 @@ def test_a_slow_pull_shows_fetching_image_and_holds_no_other_task(h: Harness) ->
         h.write_manifest("fast.yaml", h.manifest("fast"))
         wait_for(lambda: h.running("fast"), timeout=90, what="a running pod of fast")
         # fast started while slow's pull still hangs: slow has no pod and still says so.
-        assert _rkt_pids(h.rkt_dir, "fetch"), "the held fetch ended: the test proved nothing"
+        assert rkt_pids(h.rkt_dir, "fetch"), "the held fetch ended: the test proved nothing"
         assert not h.pods_of("slow", "prepared", "running")
         assert _fetching(h, "slow")
         # Every prepare reads the store only, by the ID its fetch printed.
@@ -72,7 +59,7 @@ def test_a_slow_pull_shows_fetching_image_and_holds_no_other_task(h: Harness) ->
         )
     finally:
         fakerkt.clear_faults(h.rkt_dir)
-        for pid in _rkt_pids(h.rkt_dir, "fetch"):  # SIGTERM (teardown) waits for it
+        for pid in rkt_pids(h.rkt_dir, "fetch"):  # SIGTERM (teardown) waits for it
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     # The killed pull fails slow's start; its retry fetches again and it runs.

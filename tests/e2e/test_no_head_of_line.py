@@ -12,12 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Harness, wait_for
+from tests.e2e.harness import Harness, rkt_pids, wait_for
 from tests.fakes import fakerkt
 
 pytestmark = pytest.mark.e2e
@@ -85,19 +84,7 @@ def test_a_crashed_pod_restarts_while_another_task_is_still_stopping(
     assert not [argv for argv in h.calls("stop") if "--force" in argv]
     fakerkt.clear_faults(h.rkt_dir)
     # SIGTERM (teardown) waits for rkt commands in flight: end the hung one.
-    _kill(_rkt_pids(h.rkt_dir, "stop"))
-
-
-def _rkt_pids(rkt_dir: Path, subcommand: str) -> list[int]:
-    """PIDs of rkt processes running `subcommand` on this test's rkt dir (the call log only
-    has finished ones)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        with contextlib.suppress(OSError, ValueError):
-            argv = [a.decode() for a in cmdline.read_bytes().split(b"\0") if a]
-            if subcommand in argv and f"--dir={rkt_dir}" in argv:
-                found.append(int(cmdline.parent.name))
-    return found
+    _kill(rkt_pids(h.rkt_dir, "stop"))
 
 
 def _kill(pids: list[int]) -> None:
@@ -111,11 +98,11 @@ def test_a_hung_rkt_gc_does_not_hold_the_loop(h: Harness) -> None:
     h.add_fault(cmd="gc", delay_s=60)
     h.start(host_gc=True, gc_interval_s=0.5)  # rkt gc runs only when opted in
     try:
-        wait_for(lambda: _rkt_pids(h.rkt_dir, "gc"), what="rkt gc under way")
+        wait_for(lambda: rkt_pids(h.rkt_dir, "gc"), what="rkt gc under way")
         h.write_manifest("web.yaml", h.manifest("web"))
         _one_running(h, "web")
-        assert _rkt_pids(h.rkt_dir, "gc"), "the gc finished: the test proved nothing"
+        assert rkt_pids(h.rkt_dir, "gc"), "the gc finished: the test proved nothing"
         assert not h.calls("gc")
     finally:
         fakerkt.clear_faults(h.rkt_dir)
-        _kill(_rkt_pids(h.rkt_dir, "gc"))
+        _kill(rkt_pids(h.rkt_dir, "gc"))

@@ -132,6 +132,14 @@ def fake_rkt_run(
     )
 
 
+def wait_for_an_exited_pod(rkt_dir: Path, attempts: int = 50) -> None:
+    """Ask the fake rkt until it lists an exited pod (at most `attempts` lists)."""
+    for _ in range(attempts):
+        out = fake_rkt_run(rkt_dir, "list", "--format=json")
+        if any(p["state"] == "exited" for p in json.loads(out.stdout) or []):
+            return
+
+
 def cleanup_rkt_dir(rkt_dir: Path) -> None:
     """Force-stop every running pod in `rkt_dir` and kill its processes by PID.
 

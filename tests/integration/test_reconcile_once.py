@@ -30,7 +30,7 @@ from controller.runtime import RktCli
 from tests.e2e.harness import manifest_yaml
 from tests.factories import task
 from tests.fakes import fakerkt
-from tests.integration.conftest import fake_rkt_run
+from tests.integration.conftest import fake_rkt_run, wait_for_an_exited_pod
 from tests.statuscheck import assert_valid_status_dir
 
 
@@ -182,10 +182,7 @@ def test_restart_bookkeeping_survives_a_new_reconciler(
     )
     first = Reconciler(cfg, make_rkt_cli(cfg))
     first.run_pass("startup")
-    for _ in range(50):  # the app exits at once; wait until rkt says so
-        out = fake_rkt_run(rkt_dir, "list", "--format=json")
-        if any(p["state"] == "exited" for p in json.loads(out.stdout) or []):
-            break
+    wait_for_an_exited_pod(rkt_dir)  # the app exits at once; wait until rkt says so
     removed = first.run_pass("retry")
     assert [(type(a).__name__, a.reason) for a in removed.plan.actions] == [
         ("Remove", Reason.EXITED)

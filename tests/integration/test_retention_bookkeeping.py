@@ -6,7 +6,6 @@ next pass, and not again after rktctl restarts (the kept UUIDs are in the state 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from controller.reconcile import Reconciler
 from controller.runtime import RktCli
 from tests.e2e.harness import manifest_yaml
 from tests.fakes import fakerkt
-from tests.integration.conftest import fake_rkt_run
+from tests.integration.conftest import wait_for_an_exited_pod
 
 
 def test_a_kept_pod_is_one_exit_also_after_a_restart(
@@ -29,10 +28,7 @@ def test_a_kept_pod_is_one_exit_also_after_a_restart(
     (Path(cfg.desired_dir) / "crashy.yaml").write_text(text)
     first = Reconciler(cfg, make_rkt_cli(cfg))
     first.run_pass("startup")
-    for _ in range(50):  # the app exits at once; wait until rkt says so
-        out = fake_rkt_run(rkt_dir, "list", "--format=json")
-        if any(p["state"] == "exited" for p in json.loads(out.stdout) or []):
-            break
+    wait_for_an_exited_pod(rkt_dir)  # the app exits at once; wait until rkt says so
     kept = first.run_pass("retry")
     assert kept.plan.actions == ()  # no rkt rm: the pod is kept
     (pod,) = kept.retained[TaskName("crashy")]
