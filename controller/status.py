@@ -153,6 +153,7 @@ def build_task_statuses_memo(
         task_pods = tuple(pods_by_task[name]) if name in pods_by_task else no_pods
         holds = tuple(holds_by_task[name]) if name in holds_by_task else ()
         retry_at = report.retries.get(name)
+        kept = report.retained.get(name, no_pods)
         key = _memo_key(
             entry=entry,
             duplicates=desired.duplicates.get(name, ()),
@@ -166,10 +167,8 @@ def build_task_statuses_memo(
             retry_at=retry_at,
             revision=source_revision(desired, entry),
             now=now,
-            retained=report.retained.get(name, ()),
-            log_locations=tuple(
-                report.log_locations.get(p.uuid) for p in report.retained.get(name, ())
-            ),
+            retained=kept,
+            log_locations=tuple(report.log_locations.get(p.uuid) for p in kept) if kept else (),
             health=report.health.get(name),
         )
         old = memo.get(name)
