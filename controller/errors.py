@@ -23,10 +23,26 @@ the action is deferred and retried on the next pass, without backoff.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import ClassVar
 
 STDERR_TAIL_BYTES = 2048
+
+# rkt ends a failed multi-pod command with a count, and stop adds a line per pod with the
+# stage1 entrypoint's exit status: neither says why. The line before them does (CONTRACT
+# §4.7: `error reading pid: ...`, `error sending terminated: ...`).
+_SUMMARY_LINE = re.compile(
+    r"failed to (?:stop|remove) \d+ pod|error stopping \S+: exit status \d+$"
+)
+
+
+def cause_line(stderr_tail: str) -> str:
+    """Return the line of rkt's stderr that says why it failed (its last line that is
+    not a per-pod or per-command summary), or "no output"."""
+    lines = [line for line in stderr_tail.splitlines() if line.strip()]
+    causes = [line for line in lines if not _SUMMARY_LINE.search(line)]
+    return (causes or lines or ["no output"])[-1].strip()
 
 
 class RktctlError(Exception):
@@ -101,8 +117,7 @@ class RktCommandFailed(RktError):
         self.returncode = returncode
         self.stderr_tail = stderr[-STDERR_TAIL_BYTES:].strip()
         sub = subcommand_of(self.argv)
-        detail = self.stderr_tail.splitlines()[-1] if self.stderr_tail else "no output"
-        super().__init__(f"rkt {sub} exited {returncode}: {detail}")
+        super().__init__(f"rkt {sub} exited {returncode}: {cause_line(self.stderr_tail)}")
 
     @property
     def subcommand(self) -> str:
