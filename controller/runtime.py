@@ -147,7 +147,7 @@ def _booting(result: Completed) -> bool:
 
 
 FORCE_RACE_GRACE_S = 2.0
-"""How long a failed `stop --force` may take to turn out to be a pod that ended anyway."""
+"""How long a failed `stop` may take to turn out to be a pod that ended anyway."""
 
 
 def _stop_tolerated(result: Completed) -> bool:
@@ -372,7 +372,14 @@ class RktCli:
         Return True if the pod was signalled (it may still run: watch it), False if it
         was already stopped, not running or gone. Raise RktError if rkt fails.
         """
-        result = self._run(rktargs.stop_argv(uuid, self._opts), tolerate=_stop_tolerated)
+        try:
+            result = self._run(rktargs.stop_argv(uuid, self._opts), tolerate=_stop_tolerated)
+        except RktCommandFailed:
+            # The pod ended between rkt's state check and the signal (`error sending
+            # terminated: no such process`): it needs no stop.
+            if self._ended_anyway(uuid):
+                return False
+            raise
         if _booting(result):
             raise PodStarting(uuid, result.stderr.decode("utf-8", errors="replace"))
         signalled = result.returncode == 0 and not result.says("is already stopped")
@@ -393,9 +400,8 @@ class RktCli:
             # A pod already on its way out (its app ended on the graceful signal just
             # now) makes rkt say "failed to stop 1 pod(s)" (seen on the host stage1):
             # what counts is that it no longer runs.
-            if not self._wait_not_running(uuid, self._clock() + FORCE_RACE_GRACE_S):
+            if not self._ended_anyway(uuid):
                 raise
-            self._reap()
             return
         if _booting(result):
             raise PodStarting(uuid, result.stderr.decode("utf-8", errors="replace"))
@@ -404,6 +410,13 @@ class RktCli:
                 f"pod {uuid} still running {self._cfg.command_timeout_s:g}s after rkt stop --force"
             )
         self._reap()
+
+    def _ended_anyway(self, uuid: PodUUID) -> bool:
+        """After a failed stop: whether pod `uuid` stops running within FORCE_RACE_GRACE_S."""
+        if not self._wait_not_running(uuid, self._clock() + FORCE_RACE_GRACE_S):
+            return False
+        self._reap()
+        return True
 
     def remove(self, uuid: PodUUID) -> None:
         """Remove pod `uuid` with `rkt rm`; a pod that is already gone counts as removed.

@@ -347,26 +347,44 @@ def test_stop_escalates_to_force_after_kill_timeout(
     assert calls == [["stop", uuid], ["--force", uuid]]
 
 
-def test_a_force_stop_that_fails_for_a_pod_that_ended_anyway_is_success(
-    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec], backend: Backend
+@pytest.mark.parametrize("force", [False, True], ids=["graceful", "forced"])
+def test_a_stop_that_fails_for_a_pod_that_ended_anyway_is_success(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec], backend: Backend, force: bool
 ) -> None:
     backend.skip_unless_fake("a fault rule stands in for the host stage1's race")
     uuid = run_task(rkt_cli, spec())
-    rkt_cli.stop(uuid, kill_timeout_s=10)  # ended: the force below races nothing
+    rkt_cli.stop(uuid, kill_timeout_s=10)  # ended: the stop below races nothing
     fakerkt.add_fault(rkt_dir, cmd="stop", exit=254, stderr="stop: failed to stop 1 pod(s)\n")
-    rkt_cli.force_stop(uuid)  # no RktCommandFailed: the pod no longer runs
+    # No RktCommandFailed: the pod no longer runs.
+    if force:
+        rkt_cli.force_stop(uuid)
+    else:
+        assert rkt_cli.request_stop(uuid) is False  # nothing signalled: nothing to watch
 
 
-def test_a_force_stop_that_fails_for_a_running_pod_raises(
-    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec], backend: Backend
+@pytest.mark.parametrize("force", [False, True], ids=["graceful", "forced"])
+def test_a_stop_that_fails_for_a_running_pod_raises_with_rkts_reason(
+    rkt_cli: RktCli, rkt_dir: Path, spec: Callable[..., TaskSpec], backend: Backend, force: bool
 ) -> None:
-    backend.skip_unless_fake("a fault rule makes the force fail")
+    backend.skip_unless_fake("a fault rule makes the stop fail")
     uuid = run_task(rkt_cli, spec())
     fakerkt.add_fault(
-        rkt_dir, cmd="stop", exit=254, stderr="stop: failed to stop 1 pod(s)\n", times=1
+        rkt_dir,
+        cmd="stop",
+        exit=254,
+        stderr=(
+            "error sending terminated: operation not permitted\n"
+            f'stop: error stopping "{uuid}": exit status 1\n'
+            "stop: failed to stop 1 pod(s)\n"
+        ),
+        times=1,
     )
-    with pytest.raises(RktCommandFailed):
-        rkt_cli.force_stop(uuid)
+    # The message names rkt's reason, not its closing count.
+    with pytest.raises(RktCommandFailed, match="exited 254: error sending terminated"):
+        if force:
+            rkt_cli.force_stop(uuid)
+        else:
+            rkt_cli.request_stop(uuid)
     rkt_cli.stop(uuid, kill_timeout_s=10)
 
 
