@@ -206,6 +206,30 @@ class Harness:
                 found.append(event)
         return found
 
+    def log_digest(self, limit: int = 80) -> str:
+        """The daemon log's last `limit` events, one short line each (rkt calls, pods,
+        tasks, warnings), for a failed test's report."""
+        lines = []
+        for event in self.events():
+            argv = event.get("argv")
+            what = (
+                " ".join(a for a in argv[1:] if not a.startswith("--dir="))[:160]
+                if isinstance(argv, list)
+                else ""
+            )
+            fields = (
+                str(event.get("timestamp", ""))[11:23],
+                str(event.get("level", "")),
+                str(event.get("event", "")),
+                str(event.get("task", "")),
+                str(event.get("pod_uuid", ""))[:8],
+                what,
+                f"exit={event['returncode']}" if "returncode" in event else "",
+                str(event.get("error") or event.get("reason") or "")[:200],
+            )
+            lines.append(" ".join(f for f in fields if f))
+        return "\n".join(lines[-limit:])
+
     def calls(self, subcommand: str | None = None) -> list[list[str]]:
         """argv (after the program) of every finished rkt call, or of one subcommand.
 

@@ -111,7 +111,8 @@ def main(argv: list[str]) -> int:
         entry["uuid"] = uuids[-1]
     fakerkt.log_call(data_dir, entry)
     if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
+        if -code not in (signal.SIGKILL, signal.SIGSTOP):  # these two have no handler
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
         time.sleep(1)
     return code
