@@ -375,8 +375,8 @@ def test_rktctl_status_shows_invalid_and_backoff_with_next_retry(h: Harness) -> 
 
 def test_manifests_written_during_a_slow_start_are_acted_on_at_once(h: Harness) -> None:
     """A slow prepare of one task holds neither the loop nor the others: the three manifests
-    written meanwhile become one more (file-triggered) pass that starts them while it runs,
-    and the slow task is prepared once, not again by the passes that see it in flight."""
+    written meanwhile become one or two more (file-triggered) passes that start them while
+    it runs, and the slow task is prepared once, not again by the passes that see it in flight."""
     h.add_fault(cmd="prepare", match="task=first", delay_s=10, times=1)
     h.start()
     h.write_manifest("first.yaml", h.manifest("first"))
@@ -390,7 +390,11 @@ def test_manifests_written_during_a_slow_start_are_acted_on_at_once(h: Harness) 
         wait_for(lambda name=name: h.running(name), what=f"{name} running")
     assert any("task=first" in " ".join(a) for a in _pending_prepares(h)), "first's prepare ended"
     acting = [e for e in h.events("reconcile_finished") if e.get("actions")]
-    assert [e["actions"] for e in acting] == [1, 3]
+    # The leading-edge debounce acts on the first of the three files at once and
+    # coalesces the rest: one or two passes start all three, none of them the slow task.
+    assert acting[0]["actions"] == 1
+    assert sum(e["actions"] for e in acting[1:]) == 3, acting
+    assert 1 <= len(acting[1:]) <= 2, acting
     assert acting[1]["trigger"] == "file"
     wait_for(lambda: h.running("first"), timeout=30, what="first running")
     assert _prepare_calls(h, "first") == 1
