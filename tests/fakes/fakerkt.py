@@ -2675,7 +2675,10 @@ def _app_process(ctx: Ctx, pod: Pod, runtime: dict) -> tuple[str, list[str], dic
     for entry in app.get("environment") or []:
         if isinstance(entry, dict):
             env[str(entry.get("name"))] = str(entry.get("value", ""))
-    env["AC_APP_NAME"] = name
+    if str(pod.fake_info().get("flavor") or "coreos") != "fly":
+        # nspawn stage1s set it (seen on the host stage1: rktctl finds an app's main
+        # process by it); fly execs the app with the manifest's environment only.
+        env["AC_APP_NAME"] = name
     argv = [str(a) for a in app.get("exec") or []]
     host_path = os.environ.get("PATH", DEFAULT_PATH)
     path = _which(argv[0], env["PATH"] + ":" + host_path) if argv else None
