@@ -121,6 +121,18 @@ class CheckKind(StrEnum):
     EXEC = "exec"
 
 
+RELOAD_SIGNALS = ("HUP", "USR1", "USR2", "WINCH")
+"""The signals `spec.reload` may send: the ones daemons use to reread their config."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReloadOn:
+    """`spec.reload`: when one of `paths` (host files, resolved) changes, send `signal`."""
+
+    signal: str = "HUP"
+    paths: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HealthCheck:
     """`spec.health`: one check (see controller/health.py for how its timing works)."""
@@ -185,6 +197,9 @@ class TaskSpec:
     (new: only an image not in rkt's store; update: every start). Not hashed: it says how
     the next start gets its image, not what the pod is."""
     health: HealthCheck | None = None
+    reload: ReloadOn | None = None
+    """`spec.reload`: signal the app instead of replacing the pod when these host files
+    change. Not hashed: it says how rktctl treats a running pod, not what the pod is."""
     min_healthy_time_s: float = 10.0
     """`update.min_healthy_time`: a new spec's pod must be Healthy this long (with `health`)."""
     healthy_deadline_s: float = 300.0
@@ -319,6 +334,8 @@ class Reason(StrEnum):
     """An exited pod kept for a post-mortem, past the task's retention (`retention`)."""
     UNHEALTHY = "unhealthy"
     """Liveness: the pod failed its health check failure_threshold times in a row."""
+    FILES_CHANGED = "files_changed"
+    """`spec.reload`: a file the app reads changed; it is signalled, not replaced."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -358,7 +375,23 @@ class Remove:
     exit_code: int | None = None
 
 
-Action = Start | RunPrepared | Stop | Remove
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signal:
+    """Send `signal` (a name from RELOAD_SIGNALS) to the app of a running pod (`spec.reload`).
+
+    `files` is the digest of the reload files the app will have read once it handled it."""
+
+    kind: ClassVar[str] = "signal"
+    task: TaskName
+    uuid: PodUUID
+    reason: Reason
+    signal: str
+    files: str
+    changed: tuple[str, ...] = ()
+    """The paths whose content changed since the app last read them (for messages)."""
+
+
+Action = Start | RunPrepared | Stop | Remove | Signal
 
 
 class HoldReason(StrEnum):

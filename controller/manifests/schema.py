@@ -186,6 +186,10 @@ def _value_problem(
         return Problem(
             line, where, f"is longer than {schema['maxLength']} characters ({len(str(inst))})"
         )
+    if kw == "minItems" and isinstance(inst, list):
+        return Problem(line, where, f"needs at least {schema['minItems']} item(s), has {len(inst)}")
+    if kw == "maxItems" and isinstance(inst, list):
+        return Problem(line, where, f"takes at most {schema['maxItems']} items, has {len(inst)}")
     if kw == "minimum":
         return Problem(
             line, where, f"{clip(str(inst))} is less than the minimum of {schema['minimum']}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import posixpath
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -28,6 +29,7 @@ from controller.model import (
     Constraint,
     HealthCheck,
     PortRequest,
+    ReloadOn,
     Resources,
     Restart,
     RestartPolicy,
@@ -207,6 +209,14 @@ def _to_spec(data: dict[str, Any], source: str) -> TaskSpec:
         pull_policy=spec.get("pull_policy", "new"),
         **extraargs.spec_fields(spec),
         health=_health(spec["health"]) if "health" in spec else None,
+        reload=(
+            ReloadOn(
+                signal=spec["reload"].get("signal", "HUP"),
+                paths=tuple(posixpath.normpath(p) for p in spec["reload"]["on"]),
+            )
+            if "reload" in spec
+            else None
+        ),
         min_healthy_time_s=_seconds(spec.get("update", {}), "min_healthy_time", 10.0),
         healthy_deadline_s=_seconds(spec.get("update", {}), "healthy_deadline", 300.0),
         auto_revert=spec.get("update", {}).get("auto_revert", True),

@@ -86,6 +86,12 @@ class _Frame:
     """Mappings: the path of the key whose value comes next; None while a key is awaited."""
 
 
+_WORD_KEYS: dict[Path, frozenset[str]] = {("spec", "reload"): frozenset({"on"})}
+"""Keys the manifest format names with a YAML 1.1 boolean word: there the plain word is
+the key itself (`reload: {on: [...]}` as the issue and Nomad users write it), where
+anywhere else it is refused as the boolean it reads as."""
+
+
 def decode(data: bytes | str) -> str:
     if isinstance(data, str):
         # A character is at most 4 bytes: only long texts need encoding to be measured.
@@ -344,6 +350,8 @@ def _read_key(
                 )
             )
         value = construct(event, tag, parent.path)
+        if key in _WORD_KEYS.get(parent.path, ()):
+            value = key
         if not isinstance(value, str):
             problems.append(
                 Problem(

@@ -473,10 +473,12 @@ def test_the_change_table_touches_every_hashed_field() -> None:
     # labels, source, suspend and pull_policy (test_imagefetch.py) are not hashed; FULL has
     # a static port, so update_order is covered by the next test; extra_args by
     # tests/unit/test_extraargs.py; FULL has no health check: tests/unit/test_health_spec.py;
-    # the rollout timing of `update` is not hashed (tests/unit/test_rollout_decision.py).
+    # the rollout timing of `update` is not hashed (tests/unit/test_rollout_decision.py), nor
+    # is `reload` (tests/unit/test_manifest_reload.py).
     assert untouched == {
         "source", "labels", "update_order", "suspend", "extra_prepare_args", "extra_run_args",
         "health", "pull_policy", "min_healthy_time_s", "healthy_deadline_s", "auto_revert",
+        "reload",
     }  # fmt: skip
 
 

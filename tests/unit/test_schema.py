@@ -116,7 +116,8 @@ def test_a_trailing_newline_does_not_slip_past_a_pattern(yaml_value: str, path: 
 
 
 WORDED = {"type", "const", "enum", "required", "additionalProperties", "propertyNames",
-          "minLength", "maxLength", "pattern", "minimum", "maximum", "uniqueItems"}  # fmt: skip
+          "minLength", "maxLength", "pattern", "minimum", "maximum", "uniqueItems", "minItems",
+          "maxItems"}  # fmt: skip
 ANNOTATIONS = {"$schema", "$id", "$defs", "$ref", "title", "description", "default", "x-hint",
                "properties", "items"}  # fmt: skip
 

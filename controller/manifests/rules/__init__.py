@@ -33,6 +33,7 @@ RULES: Final[tuple[Rule, ...]] = (
     taskspec.update_order,
     taskspec.update_timing,
     taskspec.health,
+    taskspec.reload,
     taskspec.variables,
     taskspec.extra_args,
 )

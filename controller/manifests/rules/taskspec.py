@@ -7,6 +7,7 @@ rules/__init__.py lists them.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from decimal import Decimal
 from typing import Final
@@ -210,6 +211,51 @@ def health(doc: Document) -> None:
     for key in ("interval", "timeout"):
         if seconds.get(key) == 0:
             doc.add((*base, key), "must be longer than 0s")
+
+
+def reload(doc: Document) -> None:
+    """`spec.reload.on`: files the app can see (inside a volume), on a stage1 rktctl can
+    signal an app of (not kvm)."""
+    base: Path = ("spec", "reload")
+    section = get(doc.data, "spec", "reload")
+    if not isinstance(section, dict):
+        return
+    mounted = [
+        posixpath.normpath(entry.split(":", 1)[0])
+        for _, entry in strs(get(doc.data, "spec", "config", "volumes"))
+        if ":" in entry and entry.split(":", 1)[0]
+    ]
+    for i, path in strs(section.get("on")):
+        where = (*base, "on", i)
+        absolute = path.startswith("/")
+        if not absolute and (path.startswith("~") or ".." in path.split("/")):
+            doc.add(
+                where,
+                f"{quote(path)}: write an absolute path or one relative to the task's data "
+                "directory, as a volume host path (no '~', no '..')",
+            )
+            continue
+        normal = posixpath.normpath(path)
+        inside = [
+            m
+            for m in mounted
+            if m.startswith("/") == absolute
+            and (normal == m or normal.startswith(m.rstrip("/") + "/"))
+        ]
+        if not inside:
+            doc.add(
+                where,
+                f"{quote(path)} is in none of this task's volumes, so the app would not see "
+                "the change it is signalled for; mount its directory with spec.config.volumes",
+            )
+    stage1 = get(doc.data, "spec", "stage1")
+    if isinstance(stage1, str) and re.search(r"stage1-kvm(?![a-z0-9])", stage1.lower()):
+        doc.add(
+            base,
+            "the kvm stage1 runs apps inside a virtual machine, where the host cannot signal "
+            "them; drop reload (a change of these files then needs a manifest edit) or use "
+            "another stage1",
+        )
 
 
 def variables(doc: Document) -> None:
