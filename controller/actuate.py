@@ -40,6 +40,7 @@ from controller.model import (
     PodUUID,
     Remove,
     RunPrepared,
+    Signal,
     Start,
     Stop,
     TaskName,
@@ -66,6 +67,7 @@ class ActionRuntime(Protocol):
     def request_stop(self, uuid: PodUUID) -> bool: ...
     def force_stop(self, uuid: PodUUID) -> None: ...
     def remove(self, uuid: PodUUID) -> None: ...
+    def signal_app(self, uuid: PodUUID, signal: str, *, stage1: str | None) -> list[int]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -328,6 +330,14 @@ def _execute(
             timeout = kill_timeout_of(action.task, spec, ctx.kill_timeouts)
             runtime.stop(action.uuid, kill_timeout_s=timeout)
             event = "pod_stopped"
+        elif isinstance(action, Signal):
+            pids = runtime.signal_app(
+                action.uuid, action.signal, stage1=spec.stage1 if spec is not None else None
+            )
+            took_ms = (clock() - started) * 1000
+            bound.info("pod_signalled", pod_uuid=uuid, signal=action.signal, app_pids=pids,
+                       files=list(action.changed), duration_ms=round(took_ms, 1))  # fmt: skip
+            return Outcome(action=action, ok=True, pod_uuid=uuid, duration_ms=took_ms)
         else:
             runtime.remove(action.uuid)
             event = "pod_removed"

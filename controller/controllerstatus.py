@@ -12,13 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.model import (
+    Action,
     HoldReason,
     Outcome,
     PassReport,
-    Remove,
-    RunPrepared,
-    Start,
-    Stop,
 )
 from controller.phase import TaskPhase
 from controller.status import SCHEMA_VERSION
@@ -39,16 +36,17 @@ class DaemonInfo:
     """The last reload's failure, {at, path, errors}, until a reload succeeds."""
 
 
-def action_name(action: Start | RunPrepared | Stop | Remove) -> str:
-    """Return the snake_case word for an action's kind: start, run_prepared, stop, remove."""
+def action_name(action: Action) -> str:
+    """Return the snake_case word for an action's kind: start, run_prepared, stop, remove,
+    signal."""
     return action.kind
 
 
 def action_counts(outcomes: Iterable[Outcome]) -> dict[str, int]:
     """Count outcomes per action kind and result: {"start": n, ..., "failed": n, "skipped": n,
     "deferred": n}."""
-    counts = {"start": 0, "run_prepared": 0, "stop": 0, "remove": 0, "failed": 0, "skipped": 0,
-              "deferred": 0}  # fmt: skip
+    counts = {"start": 0, "run_prepared": 0, "stop": 0, "remove": 0, "signal": 0, "failed": 0,
+              "skipped": 0, "deferred": 0}  # fmt: skip
     for outcome in outcomes:
         if outcome.deferred:
             counts["deferred"] += 1

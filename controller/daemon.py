@@ -40,6 +40,7 @@ from controller.errors import ConfigError, RktctlError, StatusWriteError
 from controller.model import PassReport, PassResult, PodState, PodUUID
 from controller.podwatch import PodExitWatcher
 from controller.reconcile import Reconciler
+from controller.reloadwatch import ReloadFileWatch
 from controller.runtime import RktCli, Runtime, make_runtime
 from controller.statusfiles import StatusWriter, process_info
 from controller.timefmt import iso
@@ -87,6 +88,9 @@ class Daemon:
         )
         self._watcher: DesiredWatcher | None = None
         self._pod_watch: PodExitWatcher | None = None
+        self._reload_watch = ReloadFileWatch(
+            lambda: self._reconciler.reload_paths, self.reload_file_changed
+        )
         self._ready_sent = False
         self._config_error: dict[str, object] | None = None
         """The last failed reload, published in controller.json until one succeeds."""
@@ -99,6 +103,13 @@ class Daemon:
         with self._lock:
             self._debounce = self._debounce.event(now)
         log.debug("desired_changed", path=path)
+        self._wake.set()
+
+    def reload_file_changed(self, path: str) -> None:
+        """A `spec.reload` file changed (called from the reload watch's thread)."""
+        log.debug("reload_file_changed", path=path)
+        with self._lock:
+            self._debounce = self._debounce.event(self._mono())
         self._wake.set()
 
     def pod_exited(self, uuid: PodUUID) -> None:
@@ -135,6 +146,7 @@ class Daemon:
         )
         self._start_watcher()
         self._start_pod_watch()
+        self._reload_watch.start()
         sched = _Schedule(now=self._mono(), cfg=self.cfg)
         trigger: str | None = "startup"
         try:
@@ -181,6 +193,7 @@ class Daemon:
                 self._watcher.stop()
             if self._pod_watch is not None:
                 self._pod_watch.stop()
+            self._reload_watch.stop()
             self._reconciler.close()
             try:
                 self._status.publish_stopped()

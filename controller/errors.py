@@ -9,7 +9,8 @@
     │   ├── RktCommandFailed    rkt exited non-zero (argv, returncode, stderr tail)
     │   ├── RktOutputError      rkt's output is not what its contract documents
     │   ├── RktUnsupported      rkt is older than 1.27.0 or its version is unreadable
-    │   └── PodStarting         a pod is still in its boot window (transitional)
+    │   ├── PodStarting         a pod is still in its boot window (transitional)
+    │   └── AppNotFound         a pod's app is not running yet, to be signalled (transitional)
     ├── LaunchError             the launcher could not start a prepared pod
     ├── VolumeError             a volume's host directory is missing or cannot be made
     ├── StatusWriteError        a status/state file could not be written
@@ -153,6 +154,20 @@ class PodStarting(RktError):
         super().__init__(
             f"pod {uuid} is still starting (stage1 has written no pid yet), so rkt stop "
             "cannot reach it; retrying on the next pass"
+        )
+
+
+class AppNotFound(RktError):
+    """Raised when a running pod's app process cannot be found to be signalled yet."""
+
+    code = "app_not_found"
+    transitional = True
+
+    def __init__(self, uuid: str) -> None:
+        self.uuid = uuid
+        super().__init__(
+            f"pod {uuid} runs no app process rktctl can see yet (its stage1 is still "
+            "starting it); the signal is sent on a later pass"
         )
 
 

@@ -186,7 +186,7 @@ class Metrics:
         held = any(h.reason == HoldReason.DELETION_GUARD for h in report.plan.holds)
         self._guard.set(1 if held else 0)
         self._ignored.set(len(report.desired.ignored))
-        withheld = dict.fromkeys(("start", "run_prepared", "stop", "remove"), 0)
+        withheld = dict.fromkeys(("start", "run_prepared", "stop", "remove", "signal"), 0)
         for action in report.plan.withheld:
             withheld[action_name(action)] = withheld.get(action_name(action), 0) + 1
         for name, count in withheld.items():

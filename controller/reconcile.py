@@ -98,6 +98,7 @@ from controller.model import (
     Remove,
     RestartState,
     RunPrepared,
+    Signal,
     SpecHash,
     Start,
     Stop,
@@ -106,6 +107,7 @@ from controller.model import (
     Termination,
 )
 from controller.plan import PlanPolicy, plan
+from controller.reloadbook import ReloadBook
 from controller.rolloutstate import RolloutBook, Verdicts
 from controller.runtime import Runtime, argv_options, pod_log_path, pod_logs_dir
 from controller.termination import (
@@ -343,6 +345,8 @@ class Reconciler:
         self._kill_timeouts: dict[TaskName, float] = _load_kill_timeouts(cfg.state_dir)
         self._retained: frozenset[PodUUID] = _load_retained(cfg.state_dir)
         self._rollouts = RolloutBook(cfg.state_dir)
+        self._reloads = ReloadBook(cfg.state_dir)
+        """`spec.reload`: what each pod's app has read of its reload files."""
         """Health-gated rollouts (`spec.update`): last healthy and failed specs per task."""
         """Exited pods kept for a post-mortem (`retention`): their exit is booked already."""
         self._node_attrs: dict[str, str] | None = None
@@ -396,6 +400,11 @@ class Reconciler:
     @property
     def node_attributes(self) -> Mapping[str, str]:
         return dict(self._node_attrs or {})
+
+    @property
+    def reload_paths(self) -> frozenset[str]:
+        """The host files `spec.reload` watches, as of the last pass."""
+        return self._reloads.watched_paths()
 
     def run_pass(self, trigger: str, *, dry_run: bool = False) -> PassReport:
         """Run one level-triggered pass and return what it saw and did. Never raises RktctlError."""
@@ -483,6 +492,10 @@ class Reconciler:
                     holds=(*the_plan.holds, *rollouts.holds),
                     requeue_after=min(waits) if waits else None,
                 )
+            # spec.reload: pods whose app has not read its files as they are now.
+            the_plan = self._reloads.add_signals(
+                the_plan, planned_desired, observation, dry_run=dry_run
+            )
             # spec.suspend / mode = report-only: planned and reported, never acted on.
             report_only = self.cfg.mode == suspend.REPORT_ONLY
             the_plan = suspend.withhold(
@@ -944,6 +957,7 @@ class Reconciler:
         self, desired: DesiredState, outcomes: tuple[Outcome, ...], now: float
     ) -> None:
         """Turn outcomes into restart bookkeeping: crash-loop and failed-action backoff."""
+        self._reloads.booked(outcomes)
         changed = False
         for outcome in outcomes:
             action = outcome.action
@@ -953,7 +967,7 @@ class Reconciler:
             if not outcome.ok:
                 if not outcome.failed or outcome.error_code == "not_owned":
                     continue  # skipped or deferred: retried soon, nothing to back off
-                if isinstance(action, Stop | Remove):
+                if isinstance(action, Stop | Remove | Signal):
                     self._retry_later(task, outcome, now)
                     continue
                 failures = self._action_failures.get(task, 0) + 1
@@ -976,7 +990,7 @@ class Reconciler:
                 continue
             if isinstance(action, Start):
                 self._action_failures.pop(task, None)
-            if isinstance(action, Stop | Remove):
+            if isinstance(action, Stop | Remove | Signal):
                 self._retries.pop(task, None)
             if isinstance(action, Stop) and outcome.stopping:
                 timeout = kill_timeout_of(
@@ -1015,7 +1029,8 @@ class Reconciler:
             self._save_restarts()
 
     def _retry_later(self, task: TaskName, outcome: Outcome, now: float) -> None:
-        """Back off a task whose stop or remove failed: no action of it before the delay."""
+        """Back off a task whose stop, remove or signal failed: no action of it before the
+        delay."""
         failures = (self._retries[task].failures if task in self._retries else 0) + 1
         delay = backoff.delay(failures, base=self.cfg.backoff_base_s, cap=self.cfg.backoff_cap_s)
         self._retries[task] = _Retry(failures=failures, at=now + delay)
@@ -1156,6 +1171,7 @@ class Reconciler:
             "started": by_kind["start"] + by_kind["run_prepared"],
             "stopped": by_kind["stop"],
             "removed": by_kind["remove"],
+            "signalled": by_kind["signal"],
             "failed": by_kind["failed"],
         }
         duration_ms = round((report.finished_at - report.started_at) * 1000, 1)
@@ -1325,6 +1341,12 @@ def preview(reconciler: Reconciler, report: PassReport) -> list[dict[str, Any]]:
             uuid = action.uuid
             argv.append(rktargs.stop_argv(action.uuid, opts))
             word = "stop"
+        elif isinstance(action, Signal):
+            # No rkt verb signals an app: rktctl finds its process through `rkt status`
+            # (the pod's pid) and signals it from the host (`appsignal`).
+            uuid = action.uuid
+            argv.append(rktargs.status_text_argv(action.uuid, opts))
+            word = f"signal SIG{action.signal}"
         else:
             uuid = getattr(action, "uuid", None)
             argv.append(rktargs.rm_argv(PodUUID(uuid or ""), opts))

@@ -25,9 +25,10 @@ from typing import Protocol
 
 import structlog
 
-from controller import observe, rktargs, volumes
+from controller import appsignal, observe, rktargs, volumes
 from controller.config import Config
 from controller.errors import (
+    AppNotFound,
     LaunchError,
     ManifestError,
     PodStarting,
@@ -81,6 +82,7 @@ class Runtime(Protocol):
     def status(self, uuid: PodUUID) -> ObservedPod | None: ...
     def pod_pid(self, uuid: PodUUID) -> int | None: ...
     def pod_output(self, task: TaskName, uuid: PodUUID) -> PodOutput: ...
+    def signal_app(self, uuid: PodUUID, signal: str, *, stage1: str | None) -> list[int]: ...
 
 
 def argv_options(
@@ -483,6 +485,25 @@ class RktCli:
         if result.returncode != 0:
             return None
         return parse_status_pid(result.stdout)
+
+    def signal_app(self, uuid: PodUUID, signal: str, *, stage1: str | None) -> list[int]:
+        """Send signal `signal` ("HUP") to the app of running pod `uuid` and return the
+        pids signalled. `stage1` is the task's `spec.stage1` (None: the controller's).
+
+        Raise AppNotFound (transitional) while the pod has no pid or no app process yet,
+        RktError where its stage1 keeps the app out of the host's sight (kvm).
+        """
+        flavor = rktargs.stage1_flavor(
+            stage1 or self._opts.stage1, default=self._opts.default_stage1_flavor
+        )
+        if flavor == "kvm":
+            raise RktError(f"pod {uuid} runs on the kvm stage1: the host cannot signal its app")
+        pid = self.pod_pid(uuid)
+        pids = appsignal.app_pids(pid, fly=flavor == "fly") if pid is not None else []
+        if not pids:
+            raise AppNotFound(uuid)
+        appsignal.send(pids, appsignal.signal_number(signal))
+        return pids
 
     def pod_output(self, task: TaskName, uuid: PodUUID) -> PodOutput:
         """Return the end of pod `uuid`'s output, as its launcher kept it. Never raises:

@@ -20,6 +20,7 @@ from controller.model import (
     Plan,
     Remove,
     RunPrepared,
+    Signal,
     Start,
     Stop,
     TaskName,
@@ -78,5 +79,7 @@ def describe(action: Action) -> str:
         return f"run prepared pod {action.uuid[:8]} ({action.reason})"
     if isinstance(action, Stop):
         return f"stop pod {action.uuid[:8]} ({action.reason})"
+    if isinstance(action, Signal):
+        return f"send SIG{action.signal} to the app of pod {action.uuid[:8]} ({action.reason})"
     assert isinstance(action, Remove)
     return f"remove pod {action.uuid[:8]} ({action.reason})"

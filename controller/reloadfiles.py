@@ -1,0 +1,85 @@
+"""Digests of the host files `spec.reload` watches, read again only when they change.
+
+SHELL (stat, read). A file is re-read only when its inode, size, mtime or ctime
+changed, so a pass over unchanged config files costs one stat each. A directory is
+digested by its entries' names and stat keys, a missing or unreadable path by what
+went wrong, so appearing, vanishing and being fixed are changes too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from controller.model import TaskSpec
+
+_CHUNK = 1 << 20
+StatKey = tuple[int, int, int, int, int]
+
+
+def resolve(spec: TaskSpec, path: str, task_data_dir: str) -> str:
+    """The host path of reload path `path`: absolute as given, else under the task's
+    data directory (as a relative volume host path resolves)."""
+    if path.startswith("/"):
+        return posixpath.normpath(path)
+    return posixpath.normpath(posixpath.join(task_data_dir, spec.name, path))
+
+
+def stat_key(path: str) -> StatKey | str:
+    """What changes when `path` changes: its stat fields, or why it cannot be read."""
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class FileDigests:
+    """Content digests by path, cached on the stat key."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[StatKey, str]] = {}
+
+    def digests(self, paths: Iterable[str]) -> dict[str, str]:
+        return {path: self.digest(path) for path in paths}
+
+    def digest(self, path: str) -> str:
+        key = stat_key(path)
+        if isinstance(key, str):
+            self._cache.pop(path, None)
+            return key
+        cached = self._cache.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            value = _directory_digest(path) if stat.S_ISDIR(key[0]) else _file_digest(path)
+        except OSError as exc:
+            return f"unreadable: {exc.strerror}"
+        self._cache[path] = (key, value)
+        return value
+
+    def forget_except(self, paths: Iterable[str]) -> None:
+        """Drop the cache entries of paths no longer watched."""
+        keep = set(paths)
+        for path in [p for p in self._cache if p not in keep]:
+            del self._cache[path]
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def _directory_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    for entry in sorted(Path(path).iterdir()):
+        digest.update(f"{entry.name}\0{stat_key(str(entry))}\0".encode())
+    return "dir:" + digest.hexdigest()[:16]
