@@ -14,6 +14,7 @@ from controller.model import (
     Reason,
     Remove,
     RunPrepared,
+    Signal,
     Start,
 )
 from controller.phase import Facts, Verdict, failed_termination, failure
@@ -66,6 +67,15 @@ def attempts(facts: Facts) -> list[tuple[str, str, str, bool]]:
             spec_hash: str | None = action.spec_hash
         elif isinstance(action, RunPrepared):
             spec_hash = pod_hash.get(action.uuid) or facts.spec_hash
+        elif isinstance(action, Signal) and outcome.ok:
+            spec_hash = pod_hash.get(action.uuid)
+            if spec_hash:
+                changed = ", ".join(action.changed)
+                message = (
+                    f"sent SIG{action.signal} to pod {short_uuid(action.uuid)} ({changed} changed)"
+                )
+                events.append((spec_hash, "reloaded", message, False))
+            continue
         elif isinstance(action, Remove) and action.reason == Reason.EXITED and outcome.ok:
             spec_hash = pod_hash.get(action.uuid)
             if spec_hash:

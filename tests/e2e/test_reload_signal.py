@@ -71,6 +71,14 @@ def test_a_changed_config_file_signals_the_app_and_keeps_its_pod(h: Harness) -> 
     signalled = [e for e in h.events("pod_signalled") if e.get("pod_uuid") == pod]
     assert [e["files"] for e in signalled] == [[str(conf / "app.conf")]] * 2
     assert all(e["signal"] == "HUP" and e["reason"] == "files_changed" for e in signalled)
+    doc = wait_for(
+        lambda: (d := h.task_status("web")) and d["history"][0]["result"] == "reloaded" and d,
+        what="the reload in the task's history",
+    )
+    assert doc["phase"] == "Running"
+    assert doc["history"][0]["message"] == (
+        f"sent SIGHUP to pod {pod[:8]} ({conf / 'app.conf'} changed)"
+    )
     wait_for(
         lambda: (
             'rktctl_actions_total{action="signal",result="ok"} 2.0'
