@@ -39,6 +39,7 @@ from controller.demosetup import (
     build_image,
     check_rkt,
 )
+from controller.manifests import read_yaml
 from controller.statusfiles import StatusFileError, read_task_statuses
 
 NSPAWN_PROPAGATE = Path("/run/systemd/nspawn/propagate")
@@ -180,8 +181,10 @@ class _Demo:
         image = self._build_image()
         host_root = self.root / "host"
         for path in manifests:
+            example = read_yaml(path.read_text())
+            assert isinstance(example, dict), path  # the examples are tested valid
             doc, notes = adapt_manifest(
-                yaml.safe_load(path.read_text()),
+                example,
                 image=image,
                 fly=self.rkt.fly,
                 host_root=str(host_root),
@@ -258,7 +261,7 @@ class _Demo:
         import yaml
 
         for path in self.desired.glob("*.yaml"):
-            doc = yaml.safe_load(path.read_text())
+            doc = read_yaml(path.read_text())
             if isinstance(doc, dict) and doc.get("metadata", {}).get("name") == task:
                 doc.setdefault("spec", {}).setdefault("env", {})["DEMO_EDIT"] = "1"
                 tmp = path.with_name(f".{path.name}.tmp")

@@ -25,7 +25,7 @@ from controller.manifests.desired import (
 )
 from controller.manifests.problems import ManifestInvalidError, Problem
 from controller.manifests.spec import compute_spec_hash, parse_manifest
-from controller.manifests.yamlload import MAX_BYTES
+from controller.manifests.yamlload import MAX_BYTES, read_yaml
 
 __all__ = [
     "MAX_BYTES",
@@ -38,4 +38,5 @@ __all__ = [
     "duplicate_names",
     "guess_name",
     "parse_manifest",
+    "read_yaml",
 ]

@@ -136,6 +136,13 @@ _EVENT_KINDS: Final[Mapping[type, int]] = {
 }
 
 
+def read_yaml(text: str) -> object:
+    """The plain values of a manifest's YAML, read as rktctl reads them (`reload: {on:
+    ...}` keeps its key), for code that rewrites a manifest (the demo). Raise FatalError
+    where reading stops; the recoverable problems are left to validation."""
+    return load(text)[0]
+
+
 def load(text: str) -> tuple[object, LineIndex, list[Problem]]:
     """Compose the single YAML document of `text` into plain values, with an index.
 

@@ -22,32 +22,32 @@ APP = (
 )
 
 
-def _conf_dir(h: Harness) -> Path:
+def conf_dir(h: Harness) -> Path:
     return h.state_dir / "tasks" / "web" / "conf"
 
 
-def _write(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     """As a config tool does: a temp file renamed over the old one."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     tmp.rename(path)
 
 
-def _manifest(h: Harness, extra: str = "") -> str:
+def reload_manifest(h: Harness, extra: str = "") -> str:
     # The fake runs the app on the host, without the mount: it reads the host path.
-    conf = str(_conf_dir(h)) if h.backend.is_fake else "/conf"
+    conf = str(conf_dir(h)) if h.backend.is_fake else "/conf"
     text = h.manifest("web", command="/bin/sh", args=("-c", APP), env={"CONF": conf})
     volumes = '    volumes: ["conf:/conf"]\n'
     reload = "  reload:\n    signal: HUP\n    on: [conf/app.conf]\n" + extra
     return text.replace("  kill_timeout:", volumes + "  kill_timeout:") + reload
 
 
-def _running_app(h: Harness) -> str:
-    conf = _conf_dir(h)
+def start_reloadable_app(h: Harness) -> str:
+    conf = conf_dir(h)
     conf.mkdir(parents=True)
-    _write(conf / "app.conf", "v1\n")
+    write_atomically(conf / "app.conf", "v1\n")
     h.start()
-    h.write_manifest("web.yaml", _manifest(h))
+    h.write_manifest("web.yaml", reload_manifest(h))
     pod = wait_for(lambda: h.running("web"), timeout=60, what="web running")[0]["name"]
     # The app has set its trap: a signal now is handled, not fatal.
     wait_for((conf / "ready").exists, timeout=60, what="the app ready")
@@ -55,14 +55,14 @@ def _running_app(h: Harness) -> str:
 
 
 def test_a_changed_config_file_signals_the_app_and_keeps_its_pod(h: Harness) -> None:
-    pod = _running_app(h)
-    conf = _conf_dir(h)
+    pod = start_reloadable_app(h)
+    conf = conf_dir(h)
     assert not list(conf.glob("seen.*")), "signalled before anything changed"
 
-    _write(conf / "app.conf", "v2\n")
+    write_atomically(conf / "app.conf", "v2\n")
     wait_for((conf / "seen.1").exists, timeout=30, what="the app signalled")
     assert (conf / "seen.1").read_text() == "v2\n"
-    _write(conf / "app.conf", "v3\n")
+    write_atomically(conf / "app.conf", "v3\n")
     wait_for((conf / "seen.2").exists, timeout=30, what="the app signalled again")
     assert (conf / "seen.2").read_text() == "v3\n"
 
@@ -90,12 +90,12 @@ def test_a_changed_config_file_signals_the_app_and_keeps_its_pod(h: Harness) -> 
 
 def test_report_only_says_it_would_signal_and_a_restart_still_delivers(h: Harness) -> None:
     h.backend.skip_unless_fake("the reload bookkeeping across a restart; signalling is above")
-    pod = _running_app(h)
-    conf = _conf_dir(h)
+    pod = start_reloadable_app(h)
+    conf = conf_dir(h)
     h.write_config(mode="report-only")
     h.signal(signal.SIGHUP)
     wait_for(lambda: h.events("config_reloaded") or None, timeout=30, what="the reload")
-    _write(conf / "app.conf", "v2\n")
+    write_atomically(conf / "app.conf", "v2\n")
     doc = wait_for(
         lambda: (d := h.task_status("web")) and "would send SIGHUP" in d["message"] and d,
         timeout=30,

@@ -14,7 +14,7 @@ import yaml
 
 from controller import aci
 from controller.demosetup import DEFAULT_FAKE, adapt_manifest, check_rkt
-from controller.manifests import parse_manifest
+from controller.manifests import parse_manifest, read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "desired").glob("*.yaml"))
@@ -95,7 +95,7 @@ def test_the_host_stage1_needs_nspawn_and_iptables(stage1_images: Path, tmp_path
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_each_adapted_example_validates_and_names_the_demo_image(path: Path, fly: bool) -> None:
     doc, _notes = adapt_manifest(
-        yaml.safe_load(path.read_text()), image="/tmp/demo.aci", fly=fly, host_root="/tmp/d/host"
+        read_yaml(path.read_text()), image="/tmp/demo.aci", fly=fly, host_root="/tmp/d/host"
     )
     spec = parse_manifest(yaml.safe_dump(doc), source=path.name)
     assert spec.image == "/tmp/demo.aci"
@@ -112,7 +112,7 @@ def test_each_adapted_example_validates_and_names_the_demo_image(path: Path, fly
 
 
 def test_adaptation_keeps_the_rest_and_says_what_it_changed() -> None:
-    original = yaml.safe_load((ROOT / "desired" / "redis.yaml").read_text())
+    original = read_yaml((ROOT / "desired" / "redis.yaml").read_text())
     doc, notes = adapt_manifest(original, image="/i.aci", fly=True, host_root="/d/host")
     assert doc["spec"]["config"]["volumes"] == ["data:/data"]  # relative: stays as it is
     assert doc["spec"]["config"]["net"] == ["host"]
