@@ -57,6 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.umask(0o022)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into node ids (loadgroup)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
