@@ -119,7 +119,15 @@ def test_a_pod_deleted_in_its_boot_window_is_stopped_soon_without_a_failure(h: H
     )
     wait_for(lambda: h.task_status("boot") is None, what="the task's status removed")
     assert h.events("action_failed") == []
-    assert [e for e in h.events("reconcile_finished") if e.get("result") != "ok"] == []
+    # A pass may be held because `rkt list` caught the pod mid-removal (an incomplete
+    # observation: the designed answer, seen on the fake under load); none may fail.
+    troubled = [
+        e
+        for e in h.events("reconcile_finished")
+        if e.get("result") != "ok"
+        and not (e.get("result") == "held" and e.get("holds") == ["incomplete_observation"])
+    ]
+    assert troubled == []
     assert _metric(h, 'rktctl_rkt_command_failures_total{subcommand="stop"}') == 0
     assert _metric(h, 'rktctl_actions_total{action="stop",result="failed"}') in (None, 0)
     deferred = h.events("action_deferred")
