@@ -15,6 +15,7 @@ The floor is the watch's poll interval (1 s; half of it on average) plus one pas
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import tempfile
@@ -40,7 +41,7 @@ def rounds(backend: str, count: int) -> list[float]:
 
 def _one(h: Harness, n: int) -> float:
     conf = conf_dir(h)
-    time.sleep(1.3)  # land anywhere in the watch's 1 s poll cycle
+    time.sleep(1.0 + random.random())  # land anywhere in the watch's 1 s poll cycle
     started = time.monotonic()
     write_atomically(conf / "app.conf", f"v{n + 1}\n")
     wait_for((conf / f"seen.{n}").exists, timeout=60, interval=0.005, what=f"reload {n}")
