@@ -11,8 +11,6 @@ being started, replaced or stopped reads the files anew anyway.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -35,14 +33,6 @@ class Reloads:
     signals: tuple[Signal, ...] = ()
     adopted: Mapping[PodUUID, Digests] = field(default_factory=dict)
     """Pods with no record yet, and the digests they are taken to have read."""
-    targets: Mapping[PodUUID, Digests] = field(default_factory=dict)
-    """What each signalled pod will have read once its app handled the signal."""
-
-
-def combined(digests: Digests) -> str:
-    """One digest over a task's files (the Signal's `files`)."""
-    canonical = json.dumps(sorted(digests.items()), separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def plan_reloads(
@@ -62,7 +52,6 @@ def plan_reloads(
     """
     signals: list[Signal] = []
     adopted: dict[PodUUID, Digests] = {}
-    targets: dict[PodUUID, Digests] = {}
     for pod in observation.owned():
         spec = specs.get(pod.task) if pod.task is not None else None
         if (
@@ -88,9 +77,8 @@ def plan_reloads(
                 uuid=pod.uuid,
                 reason=Reason.FILES_CHANGED,
                 signal=spec.reload.signal,
-                files=combined(current),
+                files=tuple(sorted(current.items())),
                 changed=changed,
             )
         )
-        targets[pod.uuid] = current
-    return Reloads(signals=tuple(signals), adopted=adopted, targets=targets)
+    return Reloads(signals=tuple(signals), adopted=adopted)

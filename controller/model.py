@@ -377,16 +377,15 @@ class Remove:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Signal:
-    """Send `signal` (a name from RELOAD_SIGNALS) to the app of a running pod (`spec.reload`).
-
-    `files` is the digest of the reload files the app will have read once it handled it."""
+    """Send `signal` (a name from RELOAD_SIGNALS) to the app of a running pod (`spec.reload`)."""
 
     kind: ClassVar[str] = "signal"
     task: TaskName
     uuid: PodUUID
     reason: Reason
     signal: str
-    files: str
+    files: tuple[tuple[str, str], ...]
+    """Each reload file and the digest of its content, as the app reads it once signalled."""
     changed: tuple[str, ...] = ()
     """The paths whose content changed since the app last read them (for messages)."""
 

@@ -3,9 +3,10 @@
 SHELL around the pure `appreload`. Each pass the reconciler calls `add_signals()` with
 its plan: the reload files of every task that has them are digested (`reloadfiles`,
 one stat per unchanged file), and a Signal is added for each running pod whose app
-read other contents. `booked()` records what a signalled app has read once the signal
-went out; records of pods that are gone are dropped. The file survives a restart of
-rktctl, so a change made while it was down still reaches the app.
+read other contents. `booked()` records what a signalled app has read (the Signal
+carries it) once the signal went out; records of pods that are gone are dropped. The
+file survives a restart of rktctl, so a change made while it was down still reaches
+the app.
 """
 
 from __future__ import annotations
@@ -48,8 +49,6 @@ class ReloadBook:
         """Per pod: its reload files and the digests its app has read."""
         self._started_with: dict[TaskName, Mapping[str, str]] = {}
         """The files as they were when a task's latest start was planned."""
-        self._targets: dict[PodUUID, Mapping[str, str]] = {}
-        """What a signalled pod's app reads once the signal goes out."""
         self._watched: frozenset[str] = frozenset()
 
     def watched_paths(self) -> frozenset[str]:
@@ -92,7 +91,6 @@ class ReloadBook:
                 del self._read[uuid]
             changed = changed or bool(gone)
         self._read.update({uuid: dict(d) for uuid, d in reloads.adopted.items()})
-        self._targets.update(reloads.targets)
         if changed:
             self._save()
         return dataclasses.replace(the_plan, actions=(*the_plan.actions, *reloads.signals))
@@ -102,11 +100,8 @@ class ReloadBook:
         changed = False
         for outcome in outcomes:
             action = outcome.action
-            if not isinstance(action, Signal):
-                continue
-            target = self._targets.pop(action.uuid, None)
-            if outcome.ok and target is not None:
-                self._read[action.uuid] = dict(target)
+            if isinstance(action, Signal) and outcome.ok:
+                self._read[action.uuid] = dict(action.files)
                 changed = True
         if changed:
             self._save()
