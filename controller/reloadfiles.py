@@ -1,7 +1,8 @@
 """Digests of the host files `spec.reload` watches, read again only when they change.
 
-SHELL (stat, read). A file is re-read only when its inode, size, mtime or ctime
-changed, so a pass over unchanged config files costs one stat each. A directory is
+SHELL (stat, read). A file is re-read only when its stat (`fsio.stat_key`) changed and
+was not racily recent (`fsio.is_racy`), so a pass over unchanged config files costs one
+stat each. A directory is
 digested by its entries' names and stat keys, a missing or unreadable path by what
 went wrong, so appearing, vanishing and being fixed are changes too.
 """
@@ -9,11 +10,13 @@ went wrong, so appearing, vanishing and being fixed are changes too.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from controller import fsio
 from controller.model import TaskSpec
 
 _CHUNK = 1 << 20
@@ -29,14 +32,18 @@ def resolve(spec: TaskSpec, path: str, task_data_dir: str) -> str:
 
 
 def stat_key(path: str) -> StatKey | str:
-    """What changes when `path` changes: its stat fields, or why it cannot be read."""
+    """What changes when `path` changes: `fsio.stat_key`, or why it cannot be read."""
+    st = _stat(path)
+    return st if isinstance(st, str) else fsio.stat_key(st)
+
+
+def _stat(path: str) -> os.stat_result | str:
     try:
-        st = Path(path).stat()
+        return Path(path).stat()
     except FileNotFoundError:
         return "missing"
     except OSError as exc:
         return f"unreadable: {exc.strerror}"
-    return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class FileDigests:
@@ -49,18 +56,22 @@ class FileDigests:
         return {path: self.digest(path) for path in paths}
 
     def digest(self, path: str) -> str:
-        key = stat_key(path)
-        if isinstance(key, str):
+        st = _stat(path)
+        if isinstance(st, str):
             self._cache.pop(path, None)
-            return key
+            return st
+        key = fsio.stat_key(st)
         cached = self._cache.get(path)
         if cached is not None and cached[0] == key:
             return cached[1]
         try:
-            value = _directory_digest(path) if stat.S_ISDIR(key[0]) else _file_digest(path)
+            value = _directory_digest(path) if stat.S_ISDIR(st.st_mode) else _file_digest(path)
         except OSError as exc:
             return f"unreadable: {exc.strerror}"
-        self._cache[path] = (key, value)
+        if not fsio.is_racy(st):
+            # As the manifest cache: a file changed within the last timestamp tick may
+            # change again with the same stat, so such a digest is not trusted later.
+            self._cache[path] = (key, value)
         return value
 
     def forget_except(self, paths: Iterable[str]) -> None:
