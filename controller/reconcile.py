@@ -344,11 +344,11 @@ class Reconciler:
         """Tasks whose stop or remove failed, and when to try again (per-task backoff)."""
         self._kill_timeouts: dict[TaskName, float] = _load_kill_timeouts(cfg.state_dir)
         self._retained: frozenset[PodUUID] = _load_retained(cfg.state_dir)
+        """Exited pods kept for a post-mortem (`retention`): their exit is booked already."""
         self._rollouts = RolloutBook(cfg.state_dir)
+        """Health-gated rollouts (`spec.update`): last healthy and failed specs per task."""
         self._reloads = ReloadBook(cfg.state_dir)
         """`spec.reload`: what each pod's app has read of its reload files."""
-        """Health-gated rollouts (`spec.update`): last healthy and failed specs per task."""
-        """Exited pods kept for a post-mortem (`retention`): their exit is booked already."""
         self._node_attrs: dict[str, str] | None = None
         self._ports: dict[TaskName, dict[str, int]] | None = None
         """Persisted host-port allocations (ports.json), read once, then kept in step."""

@@ -256,7 +256,7 @@ class RktCli:
         """
         opts = argv_options(self._cfg, extra_env=extra_env, host_ports=host_ports)
         try:
-            argv = rktargs.prepare_argv(spec, opts)
+            rktargs.prepare_argv(spec, opts)  # refuses what rkt cannot express, before any I/O
         except ValueError as exc:
             raise ManifestError(spec.source or spec.name, [str(exc)]) from exc
         missing = volumes.missing_host_paths(spec, data_dir=opts.task_data_dir)
