@@ -15,6 +15,7 @@ while it was read. `trim_head` cuts a file down to its newest bytes (pod logs).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import stat
@@ -276,6 +277,23 @@ class _Replaced(FileNotFoundError):
 def read_manifest_bytes(path: str | os.PathLike[str], *, limit: int) -> bytes:
     """Return at most `limit + 1` bytes of the regular file `path` (see `read_manifest`)."""
     return read_manifest(path, limit=limit)[0]
+
+
+def read_json(path: str | os.PathLike[str]) -> object:
+    """The JSON document in `path`, or None if it is missing, unreadable or not JSON.
+
+    For rktctl's state files: one that cannot be read is started afresh, never fatal.
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: str | os.PathLike[str], document: object) -> None:
+    """Write `document` as indented, key-sorted JSON with `atomic_write` (which raises
+    StatusWriteError)."""
+    atomic_write(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
 
 
 def atomic_write(

@@ -74,9 +74,11 @@ from controller.fsio import (
     is_racy,
     list_manifest_files,
     read_git_revision,
+    read_json,
     read_manifest,
     stat_key,
     trim_head,
+    write_json,
 )
 from controller.imagefetch import Fetching, ImageFetcher
 from controller.launchers import unit_name
@@ -918,10 +920,7 @@ class Reconciler:
             return
         self._kill_timeouts = kept
         try:
-            atomic_write(
-                Path(self.cfg.state_dir) / KILL_TIMEOUTS_FILE,
-                json.dumps(kept, indent=1, sort_keys=True) + "\n",
-            )
+            write_json(Path(self.cfg.state_dir) / KILL_TIMEOUTS_FILE, kept)
         except StatusWriteError as exc:
             log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
 
@@ -1158,10 +1157,7 @@ class Reconciler:
     def _save_restarts(self) -> None:
         doc = {name: dataclasses.asdict(state) for name, state in sorted(self._restarts.items())}
         try:
-            atomic_write(
-                Path(self.cfg.state_dir) / RESTARTS_FILE,
-                json.dumps(doc, indent=1, sort_keys=True) + "\n",
-            )
+            write_json(Path(self.cfg.state_dir) / RESTARTS_FILE, doc)
         except StatusWriteError as exc:
             log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
 
@@ -1253,11 +1249,7 @@ def _result(the_plan: Plan, outcomes: tuple[Outcome, ...]) -> PassResult:
 
 
 def _load_restarts(state_dir: str) -> dict[TaskName, RestartState]:
-    path = Path(state_dir) / RESTARTS_FILE
-    try:
-        raw: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    raw = read_json(Path(state_dir) / RESTARTS_FILE)
     states: dict[TaskName, RestartState] = {}
     if not isinstance(raw, dict):
         return states
@@ -1274,10 +1266,7 @@ def _load_restarts(state_dir: str) -> dict[TaskName, RestartState]:
 
 
 def _load_retained(state_dir: str) -> frozenset[PodUUID]:
-    try:
-        raw: Any = json.loads((Path(state_dir) / RETAINED_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return frozenset()
+    raw = read_json(Path(state_dir) / RETAINED_FILE)
     return (
         frozenset(PodUUID(u) for u in raw if isinstance(u, str))
         if isinstance(raw, list)
@@ -1286,10 +1275,7 @@ def _load_retained(state_dir: str) -> frozenset[PodUUID]:
 
 
 def _load_kill_timeouts(state_dir: str) -> dict[TaskName, float]:
-    try:
-        raw: Any = json.loads((Path(state_dir) / KILL_TIMEOUTS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    raw = read_json(Path(state_dir) / KILL_TIMEOUTS_FILE)
     if not isinstance(raw, dict):
         return {}
     return {

@@ -12,16 +12,14 @@ the app.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from controller import appreload, reloadfiles, volumes
 from controller.errors import StatusWriteError
-from controller.fsio import atomic_write
+from controller.fsio import read_json, write_json
 from controller.model import (
     DesiredState,
     Observation,
@@ -113,16 +111,13 @@ class ReloadBook:
     def _save(self) -> None:
         doc = {uuid: dict(sorted(d.items())) for uuid, d in sorted(self._read.items())}
         try:
-            atomic_write(self._path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+            write_json(self._path, doc)
         except StatusWriteError as exc:
             log.error("state_write_failed", path=str(self._path), error=str(exc))
 
 
 def _load(path: Path) -> dict[PodUUID, dict[str, str]]:
-    try:
-        raw: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    raw = read_json(path)
     if not isinstance(raw, dict):
         return {}
     return {

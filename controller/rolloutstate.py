@@ -12,16 +12,14 @@ the file (the pods themselves are adopted by their spec-hash stamps).
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from controller import manifests, rollout
 from controller.errors import ManifestError, StatusWriteError
-from controller.fsio import atomic_write
+from controller.fsio import read_json, write_json
 from controller.model import (
     DesiredState,
     HealthView,
@@ -53,11 +51,7 @@ class RolloutBook:
 
     def __init__(self, state_dir: str) -> None:
         self._path = Path(state_dir) / ROLLOUTS_FILE
-        try:
-            raw: Any = json.loads(self._path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raw = {}
-        self._records: dict[str, rollout.Record] = rollout.load(raw)
+        self._records: dict[str, rollout.Record] = rollout.load(read_json(self._path))
         self._memo: tuple[DesiredState, tuple[object, ...], DesiredState, dict[str, str]] | None
         self._memo = None
 
@@ -170,8 +164,7 @@ class RolloutBook:
         return dataclasses.replace(rec, healthy_manifest=text, healthy_source=spec.source)
 
     def _save(self) -> None:
-        text = json.dumps(rollout.dump(self._records), indent=1, sort_keys=True) + "\n"
         try:
-            atomic_write(self._path, text)
+            write_json(self._path, rollout.dump(self._records))
         except StatusWriteError as exc:
             log.error("state_write_failed", path=str(self._path), error=str(exc))
