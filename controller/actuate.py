@@ -281,6 +281,7 @@ def _execute(
     clock: Callable[[], float],
 ) -> Outcome:
     started = clock()
+    details: dict[str, object] = {}  # what a successful action adds to its log line
     uuid: PodUUID | None = None if isinstance(action, Start) else action.uuid
     bound = log.bind(task=action.task, reason=str(action.reason), action=action.kind)
     try:
@@ -334,10 +335,8 @@ def _execute(
             pids = runtime.signal_app(
                 action.uuid, action.signal, stage1=spec.stage1 if spec is not None else None
             )
-            took_ms = (clock() - started) * 1000
-            bound.info("pod_signalled", pod_uuid=uuid, signal=action.signal, app_pids=pids,
-                       files=list(action.changed), duration_ms=round(took_ms, 1))  # fmt: skip
-            return Outcome(action=action, ok=True, pod_uuid=uuid, duration_ms=took_ms)
+            details = {"signal": action.signal, "app_pids": pids, "files": list(action.changed)}
+            event = "pod_signalled"
         else:
             runtime.remove(action.uuid)
             event = "pod_removed"
@@ -374,8 +373,9 @@ def _execute(
             duration_ms=duration_ms,
         )
     duration_ms = (clock() - started) * 1000
-    extra_keys: dict[str, str] = {"spec_hash": spec.spec_hash} if spec is not None else {}
+    extra_keys: dict[str, object] = {"spec_hash": spec.spec_hash} if spec is not None else {}
     if isinstance(action, Remove) and action.exit_code is not None:
         extra_keys["exit_code"] = str(action.exit_code)
+    extra_keys.update(details)
     bound.info(event, pod_uuid=uuid, duration_ms=round(duration_ms, 1), **extra_keys)
     return Outcome(action=action, ok=True, pod_uuid=uuid, duration_ms=duration_ms)
