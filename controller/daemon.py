@@ -99,17 +99,19 @@ class Daemon:
     # --- triggers (any thread, or a signal handler) ---------------------------------
 
     def file_changed(self, path: str) -> None:
-        now = self._mono()
-        with self._lock:
-            self._debounce = self._debounce.event(now)
         log.debug("desired_changed", path=path)
-        self._wake.set()
+        self._debounced_event()
 
     def reload_file_changed(self, path: str) -> None:
         """A `spec.reload` file changed (called from the reload watch's thread)."""
         log.debug("reload_file_changed", path=path)
+        self._debounced_event()
+
+    def _debounced_event(self) -> None:
+        """A file event: a pass at once after a quiet period, else one coalesced pass."""
+        now = self._mono()
         with self._lock:
-            self._debounce = self._debounce.event(self._mono())
+            self._debounce = self._debounce.event(now)
         self._wake.set()
 
     def pod_exited(self, uuid: PodUUID) -> None:
