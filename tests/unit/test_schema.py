@@ -129,3 +129,62 @@ def test_every_keyword_of_the_schema_has_its_own_wording() -> None:
     for _where, node in subschemas(SCHEMA):
         used.update(node)
     assert used - WORDED - ANNOTATIONS == set()
+
+
+# --- the fast path: jsonschema-rs says yes/no, jsonschema words the no ----------------------
+
+# Values that break a leaf in every way the schema can object to: wrong types, empty,
+# negative, a trailing newline (ECMA `$`), too long, a float, a 65-bit integer.
+_BAD_LEAVES: tuple[object, ...] = (
+    None, True, 0, -1, 1.5, "", "x", "a\n", "x" * 300, [], {}, ["x", "x"], 2**65,
+)  # fmt: skip
+
+
+def _mutations(node: Any) -> Iterator[Any]:
+    """Every document that differs from `node` in one place: each value replaced by each
+    of _BAD_LEAVES, each list extended by a copy of its first item, an unknown key added
+    to each mapping, each key removed."""
+    yield from _BAD_LEAVES
+    if isinstance(node, dict):
+        yield {**node, "unknownKey": "x"}
+        for key, value in node.items():
+            yield {k: v for k, v in node.items() if k != key}
+            for changed in _mutations(value):
+                yield {**node, key: changed}
+    elif isinstance(node, list):
+        if node:
+            yield [*node, node[0]]
+        for i, value in enumerate(node):
+            for changed in _mutations(value):
+                yield [*node[:i], changed, *node[i + 1 :]]
+
+
+def _has_big_int(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(_has_big_int(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_big_int(v) for v in node)
+    return type(node) is int and not -(2**63) <= node < 2**64
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "desired").glob("*.yaml")))
+def test_the_fast_validator_agrees_with_jsonschema(example: str) -> None:
+    """jsonschema-rs must never pass what jsonschema fails: a manifest it passes is never
+    worded, so a disagreement would let a broken one through. It should also pass what
+    jsonschema passes (else the fast path only costs), except values it cannot convert."""
+    from controller.manifests.schema import fast_is_valid
+    from controller.manifests.yamlload import load
+
+    document, _index, problems = load((ROOT / "desired" / example).read_text())
+    assert not problems and fast_is_valid(document)
+    checked = invalid = 0
+    for mutated in _mutations(document):
+        fast = fast_is_valid(mutated)
+        full = not any(True for _ in validator().iter_errors(mutated))
+        if fast:
+            assert full, f"jsonschema-rs passes what jsonschema fails: {mutated!r}"
+        elif not _has_big_int(mutated):
+            assert not full, f"jsonschema passes what jsonschema-rs fails: {mutated!r}"
+        checked += 1
+        invalid += not full
+    assert checked > 300 and invalid > checked // 2  # the corpus is mostly broken documents
