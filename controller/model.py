@@ -311,6 +311,11 @@ class Observation:
     complete: bool = True
     """False when rkt reported per-pod errors (exit 0 with stderr): pods are hidden."""
     errors: tuple[str, ...] = ()
+    output_key: bytes = field(default=b"", compare=False, repr=False)
+    """A digest of the whole `rkt list` output this was parsed from (or empty)."""
+    entry_keys: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
+    """A digest of each pod's `rkt list` entry, in the order of `pods` (or empty): the
+    next parse reuses the pod of an identical entry instead of building it again."""
 
     def owned(self) -> tuple[ObservedPod, ...]:
         return tuple(p for p in self.pods if p.owned)

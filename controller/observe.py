@@ -21,7 +21,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from hashlib import blake2b
 from types import MappingProxyType
+
+import orjson
 
 from controller.errors import RktOutputError, RktUnsupported
 from controller.model import (
@@ -61,24 +64,51 @@ def parse_pod_list(
     (or `null`) of pod objects.
 
     `previous` (the last call's result) only makes it cheaper: a pod whose entry
-    holds the same values as before is that ObservedPod object again instead of a
-    new equal one, so the result is equal to what parsing without it gives.
+    is the same JSON as before is that ObservedPod object again instead of a new
+    equal one, so the result is equal to what parsing without it gives.
     """
+    # Between resyncs the whole output is usually byte for byte the last one: a digest
+    # of it (~6 ms at 10k pods) answers with the last result, before any decoding.
+    output_key = _digest(len(stdout).to_bytes(8, "little"), stdout, stderr)
+    if previous is not None and previous.output_key == output_key:
+        return previous
     data = _load(stdout, "rkt list --format=json")
+    errors = _stderr_lines(stderr)
     if data is None:  # rkt prints "null", not "[]", when there are no pods
-        pods: tuple[ObservedPod, ...] = ()
-    elif isinstance(data, list):
-        # Building ObservedPods costs ~3x the JSON decode at 10k pods; comparing an
-        # entry with the pod it gave last time costs a fraction of that, and between
-        # resyncs almost every entry is unchanged.
-        known: dict[str, ObservedPod] = {p.uuid: p for p in previous.pods} if previous else {}
-        pods = tuple(_reuse_or_parse(item, i, known) for i, item in enumerate(data))
-    else:
+        return Observation(pods=(), complete=not errors, errors=errors)
+    if not isinstance(data, list):
         raise RktOutputError(
             f"rkt list --format=json: expected a JSON array or null, got {_kind(data)}"
         )
-    errors = _stderr_lines(stderr)
-    return Observation(pods=pods, complete=not errors, errors=errors)
+    # Building an ObservedPod costs ~3x decoding its entry; between resyncs almost every
+    # entry is unchanged. orjson re-encodes an entry in ~1 us (in the order it was read,
+    # so the same text gives the same bytes), and a digest of that finds last pass's pod.
+    known = {}
+    if previous is not None:
+        known = {k: p for k, p in zip(previous.entry_keys, previous.pods, strict=False) if k}
+    keys = _entry_keys(data)
+    pods = tuple(
+        known.get(key) or _pod(item, f"[{i}]")
+        for i, (key, item) in enumerate(zip(keys, data, strict=True))
+    )
+    return Observation(
+        pods=pods, complete=not errors, errors=errors, output_key=output_key, entry_keys=keys
+    )
+
+
+def _digest(*parts: bytes) -> bytes:
+    h = blake2b(digest_size=16)
+    for part in parts:
+        h.update(part)
+    return h.digest()
+
+
+def _entry_keys(data: list[object]) -> tuple[bytes, ...]:
+    """A 128-bit digest of each entry's canonical bytes; b"" for none (never reused)."""
+    try:
+        return tuple(_digest(orjson.dumps(item)) for item in data)
+    except orjson.JSONEncodeError:  # a lone surrogate, which only json's fallback reads
+        return tuple(b"" for _ in data)
 
 
 def parse_pod_status(stdout: bytes) -> ObservedPod:
@@ -210,6 +240,10 @@ def stamp_of(apps: Sequence[ObservedApp]) -> tuple[TaskName, SpecHash | None] | 
 
 def _load(stdout: bytes, what: str) -> object:
     try:
+        return orjson.loads(stdout)
+    except orjson.JSONDecodeError:
+        pass  # orjson refuses a little that json takes (a lone surrogate): keep taking it
+    try:
         return json.loads(stdout)
     except ValueError as exc:
         snippet = stdout[:_SNIPPET].decode("utf-8", errors="replace")
@@ -235,75 +269,6 @@ def _pod(obj: object, path: str) -> ObservedPod:
         started_at=_int(obj, "started_at", where),
         networks=tuple(_network(net, where) for net in _list(obj, "networks", where)),
     )
-
-
-def _reuse_or_parse(obj: object, i: int, known: Mapping[str, ObservedPod]) -> ObservedPod:
-    if known and isinstance(obj, dict):
-        name = obj.get("name")
-        old = known.get(name) if isinstance(name, str) else None
-        if old is not None and _same_pod(obj, old):
-            return old
-    return _pod(obj, f"[{i}]")
-
-
-def _same_pod(obj: Mapping[str, object], pod: ObservedPod) -> bool:
-    """Return True if `_pod(obj)` would equal `pod` (the raw entry is read the same).
-
-    Every field `_pod` reads is compared; anything unusual (a wrong type, a
-    non-string label) counts as a change, so `_pod` re-reads it and raises or
-    filters as it always does. Written flat: it runs once per pod per pass.
-    """
-    # PodState is a StrEnum: comparing with the member compares the string.
-    if obj.get("state") != pod.state:
-        return False
-    if not (
-        _same_int(obj, "created_at", pod.created_at)
-        and _same_int(obj, "started_at", pod.started_at)
-    ):
-        return False
-    apps = obj.get("apps")
-    apps = [] if apps is None else apps
-    if not isinstance(apps, list) or len(apps) != len(pod.apps):
-        return False
-    for raw, app in zip(apps, pod.apps, strict=True):
-        if not (isinstance(raw, dict) and _same_app(raw, app)):
-            return False
-    nets = obj.get("networks")
-    nets = [] if nets is None else nets
-    if not isinstance(nets, list) or len(nets) != len(pod.networks):
-        return False
-    for net, seen in zip(nets, pod.networks, strict=True):
-        if not (isinstance(net, dict) and _network(net, "") == seen):
-            return False
-    return True
-
-
-def _same_app(raw: Mapping[str, object], app: ObservedApp) -> bool:
-    return (
-        raw.get("name") == app.name
-        and raw.get("state", "unknown") == app.state
-        and raw.get("image_id", "") == app.image_id
-        and _same_int(raw, "exit_code", app.exit_code)
-        and _same_int(raw, "created_at", app.created_at_ns)
-        and _same_int(raw, "started_at", app.started_at_ns)
-        and _same_int(raw, "finished_at", app.finished_at_ns)
-        and _same_str_map(raw, "user_annotations", app.user_annotations)
-        and _same_str_map(raw, "user_labels", app.user_labels)
-    )
-
-
-def _same_int(obj: Mapping[str, object], key: str, seen: int | None) -> bool:
-    value = obj.get(key)
-    # `type is int`: 1.0 and True equal 1 but are not what `_int` accepts.
-    return value is None if seen is None else (type(value) is int and value == seen)
-
-
-def _same_str_map(obj: Mapping[str, object], key: str, seen: Mapping[str, str]) -> bool:
-    value = obj.get(key)
-    if value is None:
-        return not seen
-    # Equal to the filtered map means every value is a string: nothing was dropped.
-    return isinstance(value, dict) and value == seen
 
 
 def _app(obj: object, path: str) -> ObservedApp:
