@@ -511,8 +511,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         path = Path(name)
         if path.is_dir():
             listing = list_manifest_files(path)
-            files.update(dict.fromkeys(listing.manifests))
-            unlisted += listing.refused
+            files.update(dict.fromkeys(map(Path, listing.manifests)))
+            unlisted += [(Path(p), why) for p, why in listing.refused]
         elif path.exists():
             files[path] = None
         else:

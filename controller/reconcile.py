@@ -196,15 +196,13 @@ class ManifestCache:
         digests: list[tuple[str, str]] = []
         # Refused directories and files, unreadable ones: invalid manifests whose task is
         # unknown, so the planner stops nothing that might be their pods.
-        for path, reason in listing.refused:
-            source = str(path)
+        for source, reason in listing.refused:
             seen.add(source)
             self._refuse(source, f"{source}: {reason}", files, digests)
-        for path in listing.manifests:
-            source = str(path)
+        for source in listing.manifests:
             seen.add(source)
             try:
-                cached = self._read_one(path, listing)
+                cached = self._read_one(source, listing)
             except FileNotFoundError:
                 # Vanished between listing and reading: it is gone; the next pass agrees.
                 continue
@@ -234,7 +232,7 @@ class ManifestCache:
             return self._last[1]
         desired = manifests.build_desired(
             files,
-            ignored=[str(p) for p in listing.ignored],
+            ignored=list(listing.ignored),
             dir_missing=listing.missing,
             revision=git if git is not None else manifests.directory_revision(digests),
             parse=self._parse,
@@ -244,18 +242,17 @@ class ManifestCache:
         self._warn_invalid(desired)
         return desired
 
-    def _read_one(self, path: Path, listing: DirListing) -> _CachedFile:
+    def _read_one(self, source: str, listing: DirListing) -> _CachedFile:
         """The cache entry of a listed manifest the trust policy accepts, read if it changed."""
-        source = str(path)
         for _attempt in range(READ_ATTEMPTS):
-            st = check_manifest(path, listing, self.trust)
+            st = check_manifest(source, listing, self.trust)
             cached = self._files.get(source)
             if cached is not None and not cached.racy and cached.stat_key == stat_key(st):
                 return cached
             try:
-                data, after = read_manifest(path, limit=manifests.MAX_BYTES, expect=st)
+                data, after = read_manifest(source, limit=manifests.MAX_BYTES, expect=st)
             except FileNotFoundError:
-                if not path.is_symlink() and not path.exists():
+                if not os.path.lexists(source):
                     raise
                 continue  # replaced (renamed over) since it was checked: check the new one
             racy = is_racy(after, self._racy_ns)
@@ -276,7 +273,7 @@ class ManifestCache:
             )
             self._files[source] = entry
             return entry
-        raise OSError(f"{path} was replaced {READ_ATTEMPTS} times while it was read")
+        raise OSError(f"{source} was replaced {READ_ATTEMPTS} times while it was read")
 
     def _refuse(
         self,

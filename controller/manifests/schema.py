@@ -20,12 +20,9 @@ import difflib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import jsonschema
 import jsonschema_rs
-from jsonschema import ValidationError
-from jsonschema.protocols import Validator
 
 from controller.manifests.problems import (
     Path,
@@ -42,6 +39,11 @@ from controller.manifests.problems import (
 from controller.manifests.yamlload import LineIndex
 from controller.resources import load_schema
 
+if TYPE_CHECKING:  # imported when a document fails: a daemon whose manifests are all
+    # valid never loads jsonschema and what it pulls in (~8 MB of resident memory)
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
+
 SCHEMA_NAME: Final = "task.schema.json"
 
 
@@ -55,6 +57,8 @@ def _ecma_pattern(
     pattern of the task schema is anchored `^...$` (a test checks), so a full match is
     the ECMA meaning.
     """
+    from jsonschema import ValidationError
+
     if isinstance(instance, str) and _compiled(pattern).fullmatch(instance) is None:
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
@@ -67,6 +71,8 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 @cache
 def validator() -> Validator:
     """The task schema's validator, built once per process."""
+    import jsonschema
+
     schema = load_schema(SCHEMA_NAME)
     cls = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
         jsonschema.Draft202012Validator, {"pattern": _ecma_pattern}
