@@ -116,6 +116,8 @@ class Metrics:
         self._per_task_text: list[bytes | None] = [None] * len(_TASK_FAMILIES)
         self._task_values: dict[str, tuple[str | None, int | None, int | None]] = {}
         """Per task: (phase, restarts, last exit code) as the per-task series show them."""
+        self._observed_docs: Mapping[str, Mapping[str, Any]] | None = None
+        """The task documents last observed: the same object again means no task moved."""
         for index, registry in enumerate(self._per_task):
             registry.register(_TaskFamily(index, self._task_values))
         self._guard = Gauge(
@@ -154,26 +156,9 @@ class Metrics:
         self, report: PassReport, task_docs: Mapping[str, Mapping[str, Any]], now: float
     ) -> None:
         """Update every metric from one pass's report and the task documents built from it."""
-        values = self._task_values
-        for name in [n for n in values if n not in task_docs]:
-            self._set_task(name, values.pop(name), (None, None, None))  # no stale series
-        for name, doc in task_docs.items():
-            phase = doc.get("phase")
-            restarts = doc.get("restarts")
-            code = doc.get("last_exit_code")
-            new = (
-                phase if isinstance(phase, str) else None,
-                restarts if isinstance(restarts, int) and not isinstance(restarts, bool) else None,
-                code if isinstance(code, int) and not isinstance(code, bool) else None,
-            )
-            old = values.get(name, (None, None, None))
-            if new != old:
-                self._set_task(name, old, new)
-                values[name] = new
-        counts = Tally(v[0] for v in values.values() if v[0] is not None)
-        for phase in {*(str(p) for p in TaskPhase), *counts}:
-            self._tasks.labels(phase=phase).set(counts.get(phase, 0))
-        self._health.observe(task_docs)
+        if task_docs is not self._observed_docs:  # the same object: nothing per task moved
+            self._observe_tasks(task_docs)
+            self._observed_docs = task_docs
 
         self._duration.observe(max(report.finished_at - report.started_at, 0.0))
         self._passes.labels(result=str(report.result)).inc()
@@ -198,6 +183,29 @@ class Metrics:
         for outcome in report.outcomes:
             result = _action_result(outcome)
             self._actions.labels(action=action_name(outcome.action), result=result).inc()
+
+    def _observe_tasks(self, task_docs: Mapping[str, Mapping[str, Any]]) -> None:
+        """The per-task series and the phase counts, from each task's document."""
+        values = self._task_values
+        for name in [n for n in values if n not in task_docs]:
+            self._set_task(name, values.pop(name), (None, None, None))  # no stale series
+        for name, doc in task_docs.items():
+            phase = doc.get("phase")
+            restarts = doc.get("restarts")
+            code = doc.get("last_exit_code")
+            new = (
+                phase if isinstance(phase, str) else None,
+                restarts if isinstance(restarts, int) and not isinstance(restarts, bool) else None,
+                code if isinstance(code, int) and not isinstance(code, bool) else None,
+            )
+            old = values.get(name, (None, None, None))
+            if new != old:
+                self._set_task(name, old, new)
+                values[name] = new
+        counts = Tally(v[0] for v in values.values() if v[0] is not None)
+        for phase in {*(str(p) for p in TaskPhase), *counts}:
+            self._tasks.labels(phase=phase).set(counts.get(phase, 0))
+        self._health.observe(task_docs)
 
     def _set_task(
         self,

@@ -213,6 +213,33 @@ def build_task_statuses_memo(
     return docs, new_memo
 
 
+def pass_inputs(report: PassReport, now: float) -> tuple[object, ...] | None:
+    """Everything `build_task_statuses_memo` reads of a pass besides `previous` and the
+    memo; None for a pass with action outcomes or ended pods (those always build).
+
+    Two passes with equal inputs make equal memo keys for every task. So after a build
+    that left every task settled, a pass with the same inputs would skip every task:
+    the caller may skip the whole build (a no-change resync at 10k tasks is then a few
+    comparisons of objects the last pass mostly shares, not 10k keys built and compared).
+    `now` enters as the tasks whose backoff or retry is still ahead, as in `_memo_key`.
+    """
+    if report.outcomes or report.terminations:
+        return None
+    observation = report.observation
+    backoffs_ahead = frozenset(
+        name
+        for name, restart in report.restarts.items()
+        if restart.not_before is not None and restart.not_before > now
+    )
+    retries_ahead = frozenset(name for name, at in report.retries.items() if at > now)
+    return (
+        report.desired.tasks, report.desired.duplicates, report.desired.source_revisions,
+        None if observation is None else observation.pods, report.plan.holds,
+        report.restarts, report.blocked, report.retries, report.error, report.retained,
+        report.log_locations, report.health, backoffs_ahead, retries_ahead,
+    )  # fmt: skip
+
+
 def _summary(doc: Mapping[str, Any]) -> dict[str, Any]:
     summary = {k: doc.get(k) for k in ("phase", "restarts", "last_exit_code")}
     if doc.get("health") is not None:  # the health metrics read it (healthmetrics)

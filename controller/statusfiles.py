@@ -34,7 +34,7 @@ from controller.errors import RktctlError, StatusWriteError
 from controller.fsio import atomic_write, fsync_dir
 from controller.metrics import Metrics
 from controller.model import PassReport
-from controller.status import TaskMemo, build_task_statuses_memo, summaries
+from controller.status import TaskMemo, build_task_statuses_memo, pass_inputs, summaries
 
 TASKS_DIR = "tasks"
 CONTROLLER_FILE = "controller.json"
@@ -112,6 +112,9 @@ class StatusWriter:
         """What each tasks/<name>.json holds now, so unchanged files are not rewritten."""
         self._strays: list[Path] = []
         self._memo: dict[str, TaskMemo] = {}
+        self._settled_inputs: tuple[object, ...] | None = None
+        """`status.pass_inputs` of the last build, if it left every task settled."""
+        self._summaries: dict[str, Mapping[str, Any]] = {}
 
     def publish(self, report: PassReport, *, daemon: DaemonInfo, now: float) -> None:
         """Build and write every status file for `report`.
@@ -145,14 +148,22 @@ class StatusWriter:
                 self._on_disk[name] = packed
                 wrote = True
 
-        _, memo = build_task_statuses_memo(
-            report, previous=_Encoded(self._latest), now=now, memo=self._memo, sink=write
-        )
-        for name in memo:
-            if name not in latest:
-                latest[name] = self._latest[name]
-        for name in failed:
-            memo[name] = dataclasses.replace(memo[name], settled=False)
+        inputs = pass_inputs(report, now)
+        if inputs is not None and inputs == self._settled_inputs:
+            # Nothing a document depends on changed since a build that settled them all.
+            latest, memo = self._latest, self._memo
+        else:
+            _, memo = build_task_statuses_memo(
+                report, previous=_Encoded(self._latest), now=now, memo=self._memo, sink=write
+            )
+            for name in memo:
+                if name not in latest:
+                    latest[name] = self._latest[name]
+            for name in failed:
+                memo[name] = dataclasses.replace(memo[name], settled=False)
+            settled = all(entry.settled for entry in memo.values())
+            self._settled_inputs = inputs if settled else None
+            self._summaries = summaries(memo)
         stale = [self.tasks_dir / task_file_name(n) for n in self._on_disk if n not in latest]
         for path in stale + self._strays:
             try:
@@ -171,7 +182,7 @@ class StatusWriter:
             except StatusWriteError as exc:
                 problems.append(str(exc))
 
-        docs = summaries(memo)
+        docs = self._summaries  # the same object while nothing changed: metrics skip it
         controller = build_controller_status(report, task_docs=docs, daemon=daemon, now=now)
         self.metrics.observe_pass(report, docs, now)
         for path, payload in (

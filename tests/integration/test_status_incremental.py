@@ -261,3 +261,55 @@ def test_a_restarted_daemon_rewrites_no_unchanged_task_file(host: Host) -> None:
     host.reconciler = Reconciler(host.reconciler.cfg, host.runtime, environ={})
     host.run()
     assert host.rewritten(before) == {"controller.json", "rktctl.prom"}
+
+
+def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import controller.statusfiles as statusfiles
+
+    calls: list[int] = []
+    real = statusfiles.build_task_statuses_memo
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(statusfiles, "build_task_statuses_memo", counted)
+    return calls
+
+
+def test_a_pass_with_the_inputs_of_a_settled_build_skips_the_build(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds = _count_builds(monkeypatch)
+    host.run()  # settles whatever the fixture's last pass left to settle
+    before, prom = host.files(), (host.status / "rktctl.prom").read_text()
+    host.run()
+    host.run()
+    assert len(builds) == 1  # the two no-change passes built nothing
+    assert host.rewritten(before) == {"controller.json", "rktctl.prom"}
+    assert 'rktctl_tasks{phase="Running"} 3.0' in prom
+    assert (host.status / "rktctl.prom").read_text().count('phase="Running",task=') == 3
+    # Any input moving builds again, and the documents follow it.
+    host.write("bravo", label="b")
+    host.run()
+    assert len(builds) == 2 and host.rewritten(before) >= {"tasks/bravo.json"}
+
+
+def test_a_backoff_ending_between_identical_passes_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the clock moves: the shortcut must still see a backoff end (`pass_inputs`)."""
+    from controller.statusfiles import StatusWriter as Writer
+
+    web = task("web")
+    restarts = {TaskName("web"): RestartState(not_before=200.0, spec_hash=web.spec_hash)}
+    rep = report(want=desired(web), obs=observation(), restarts=restarts)
+    writer = Writer(tmp_path)
+    builds = _count_builds(monkeypatch)
+    for now in (100.0, 150.0, 160.0):
+        writer.publish(rep, daemon=DAEMON, now=now)
+    phase = json.loads((tmp_path / "tasks" / "web.json").read_text())["phase"]
+    assert phase == "Backoff" and len(builds) == 2  # the third pass: settled, skipped
+    writer.publish(rep, daemon=DAEMON, now=201.0)
+    assert len(builds) == 3
+    assert json.loads((tmp_path / "tasks" / "web.json").read_text())["phase"] == "Pending"
