@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from controller.errors import StateLocked, StatusWriteError
@@ -52,6 +53,7 @@ _VIM_PROBE = re.compile(r"^\d+$")  # vim writes numeric probe files such as "491
 IGNORED_DIRS = frozenset({".git", ".svn", ".hg"})
 
 
+@lru_cache(maxsize=1 << 16)  # asked for every file of the tree on every pass
 def is_manifest_name(name: str) -> bool:
     """Return True if a file called `name` is read as a manifest."""
     if name.startswith(".") or (name.startswith("#") and name.endswith("#")):

@@ -233,9 +233,14 @@ def _split(
     pods: Sequence[ObservedPod],
 ) -> tuple[list[ObservedPod], list[ObservedPod], list[ObservedPod]]:
     """Return (live, finished, transitional) pods; anything unrecognised is transitional."""
-    live = [p for p in pods if p.state in LIVE_STATES]
-    finished = [p for p in pods if p.state in FINISHED_STATES]
-    transitional = [p for p in pods if p.state not in LIVE_STATES | FINISHED_STATES]
+    live: list[ObservedPod] = []
+    finished: list[ObservedPod] = []
+    transitional: list[ObservedPod] = []
+    for pod in pods:  # once per task per pass: one loop, not three
+        state = pod.state
+        (
+            live if state in LIVE_STATES else finished if state in FINISHED_STATES else transitional
+        ).append(pod)
     return live, finished, transitional
 
 
@@ -243,8 +248,8 @@ def _pick_kept(live: Sequence[ObservedPod], current: SpecHash) -> ObservedPod | 
     """Return the live pod to keep: running over prepared, current spec over old, then
     the newest (started_at, then created_at; unknown times count as oldest), then the
     highest uuid, so the choice never depends on the order rkt listed the pods in."""
-    if not live:
-        return None
+    if len(live) < 2:  # the usual case: max() and its key are for a choice
+        return live[0] if live else None
     return max(
         live,
         key=lambda p: (
