@@ -189,7 +189,7 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     cfg = _load(args)
     _configure_logs(cfg)
     with instance_lock(cfg.state_dir):  # a daemon on the same state would act twice
-        reconciler = Reconciler(cfg, make_runtime(cfg))
+        reconciler = Reconciler(cfg, make_runtime(cfg), keep_documents=True)
         # Unlike the daemon, --once has no next pass to see a pod that dies right after start.
         report = reconciler.settle(reconciler.run_pass("startup"), window_s=cfg.start_settle_s)
         info = process_info(

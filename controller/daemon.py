@@ -85,6 +85,7 @@ class Daemon:
             clock=clock,
             background=True,
             on_work_done=self.work_done,
+            keep_documents=True,
         )
         self._watcher: DesiredWatcher | None = None
         self._pod_watch: PodExitWatcher | None = None

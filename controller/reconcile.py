@@ -62,6 +62,7 @@ from controller import (
 from controller.actuate import ActContext, ActionQueue, TaskExtras, apply, kill_timeout_of, run_task
 from controller.config import Config
 from controller.controllerstatus import action_counts
+from controller.documentcache import DocumentCache
 from controller.errors import ManifestError, RktctlError, StatusWriteError
 from controller.fsio import (
     RACY_NS,
@@ -180,9 +181,17 @@ class ManifestCache:
     itself, so later steps can tell "unchanged" by identity.
     """
 
-    def __init__(self, trust: TrustPolicy | None = None, *, racy_ns: int = RACY_NS) -> None:
+    def __init__(
+        self,
+        trust: TrustPolicy | None = None,
+        *,
+        racy_ns: int = RACY_NS,
+        documents: DocumentCache | None = None,
+    ) -> None:
+        """`documents`: checked documents of an earlier start, used by the first read."""
         self.trust = trust or TrustPolicy()
         self._racy_ns = racy_ns
+        self._documents = documents
         self._files: dict[str, _CachedFile] = {}
         self._warned: set[str] = set()
         self._unreadable: dict[str, str] = {}
@@ -238,6 +247,9 @@ class ManifestCache:
             parse=self._parse,
         )
         desired = dataclasses.replace(desired, source_revisions=dict(digests))
+        if self._documents is not None:  # the first read is over: the file is brought up to it
+            self._documents.close()
+            self._documents = None
         self._last = (signature, desired)
         self._warn_invalid(desired)
         return desired
@@ -260,10 +272,7 @@ class ManifestCache:
             if cached is not None and cached.digest == digest:
                 parsed = cached.parsed  # touched or read again while racy: same content
             else:
-                try:
-                    parsed = manifests.parse_manifest(data, source=source)
-                except ManifestError as exc:
-                    parsed = exc
+                parsed = self._parse_new(data, digest, source)
             entry = _CachedFile(
                 stat_key(after),
                 digest,
@@ -274,6 +283,24 @@ class ManifestCache:
             self._files[source] = entry
             return entry
         raise OSError(f"{source} was replaced {READ_ATTEMPTS} times while it was read")
+
+    def _parse_new(self, data: bytes, digest: str, source: str) -> TaskSpec | ManifestError:
+        """A manifest's spec (or why it is invalid): from an earlier start's checked
+        document when there is one for these bytes, else loaded and checked."""
+        documents = self._documents
+        document = documents.lookup(digest) if documents is not None else None
+        if documents is not None and document is not None:
+            try:
+                return manifests.spec_from_document(document, source)
+            except Exception:
+                documents.forget(digest)
+        try:
+            spec, checked = manifests.parse_manifest_document(data, source=source)
+        except ManifestError as exc:
+            return exc
+        if documents is not None:
+            documents.add(digest, checked)
+        return spec
 
     def _refuse(
         self,
@@ -325,16 +352,22 @@ class Reconciler:
         sleep: Callable[[float], None] = time.sleep,
         background: bool = False,
         on_work_done: Callable[[], None] | None = None,
+        keep_documents: bool = False,
     ) -> None:
         """`background=True` (the daemon): passes hand actions to an ActionQueue and never
-        wait for them; `on_work_done` is called (from a worker thread) when some finish."""
+        wait for them; `on_work_done` is called (from a worker thread) when some finish.
+        `keep_documents=True` (the daemon, reconcile --once): the first pass reads the
+        checked documents an earlier start kept in the state dir (`documentcache`)."""
         self.cfg = cfg
         self.runtime = runtime
         self._clock = clock
         self._mono = monotonic
         self._sleep = sleep
         self._environ = dict(os.environ if environ is None else environ)
-        self._manifests = ManifestCache(trust_policy(cfg))
+        self._manifests = ManifestCache(
+            trust_policy(cfg),
+            documents=DocumentCache(cfg.state_dir) if keep_documents else None,
+        )
         self._fingerprint: dict[str, str] | None = None
         self._restarts: dict[TaskName, RestartState] = _load_restarts(cfg.state_dir)
         self._action_failures: dict[TaskName, int] = {}

@@ -20,3 +20,9 @@ def load_schema(name: str) -> dict[str, Any]:
     text = resources.files("controller.schemas").joinpath(name).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+@cache
+def load_schema_bytes(name: str) -> bytes:
+    """Return the bytes of `schemas/<name>` (what a fingerprint of the schema digests)."""
+    return resources.files("controller.schemas").joinpath(name).read_bytes()

@@ -283,8 +283,8 @@ def _read_json_raw(path: Path) -> tuple[dict[str, Any], bytes]:
     except (OSError, UnicodeDecodeError) as exc:
         raise StatusFileError(f"cannot read {path}: {exc}") from exc
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise StatusFileError(f"{path}: not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise StatusFileError(f"{path}: expected a JSON object")

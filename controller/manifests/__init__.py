@@ -24,7 +24,12 @@ from controller.manifests.desired import (
     guess_name,
 )
 from controller.manifests.problems import ManifestInvalidError, Problem
-from controller.manifests.spec import compute_spec_hash, parse_manifest
+from controller.manifests.spec import (
+    compute_spec_hash,
+    parse_manifest,
+    parse_manifest_document,
+    spec_from_document,
+)
 from controller.manifests.yamlload import MAX_BYTES, read_yaml
 
 __all__ = [
@@ -38,5 +43,7 @@ __all__ = [
     "duplicate_names",
     "guess_name",
     "parse_manifest",
+    "parse_manifest_document",
     "read_yaml",
+    "spec_from_document",
 ]

@@ -55,6 +55,15 @@ def parse_manifest(data: bytes | str, *, source: str) -> TaskSpec:
     listing every problem, sorted by line, each formatted
     `<source>:<line>: <json.path>: <what is wrong; what to do>`.
     """
+    return parse_manifest_document(data, source=source)[0]
+
+
+def parse_manifest_document(data: bytes | str, *, source: str) -> tuple[TaskSpec, dict[str, Any]]:
+    """`parse_manifest`, and the loaded document that passed every check.
+
+    `spec_from_document(document, source)` builds the same TaskSpec again without
+    loading or checking anything: what a cache of checked documents needs.
+    """
     try:
         text = decode(data)
         value, index, problems = load(text)
@@ -96,7 +105,13 @@ def parse_manifest(data: bytes | str, *, source: str) -> TaskSpec:
     problems.extend(logic)
     if problems:
         raise ManifestInvalidError(source, problems)
-    return _to_spec(value, source)
+    return _to_spec(value, source), value
+
+
+def spec_from_document(document: dict[str, Any], source: str) -> TaskSpec:
+    """The TaskSpec of a document `parse_manifest_document` returned (it checks nothing:
+    never call it on anything else)."""
+    return _to_spec(document, source)
 
 
 def compute_spec_hash(spec: TaskSpec) -> SpecHash:
