@@ -10,7 +10,9 @@ worst) of:
      prepare` (a /bin/sh wrapper in front of the fake logs it, then execs the fake) and
      when the fake's prepare starts (its call log; the fake is Python, so this adds its
      start-up, which real rkt does not have). Floor: a bare watchdog callback on the
-     same rename plus a YAML load of the file.
+     same rename plus a YAML load of the file. Between the two: the pass's `rkt list`
+     and, for an image not yet in the store, the start's `rkt fetch` (one more row at
+     the largest size drops tasks of an image already fetched: no fetch).
   2. real rkt (fly) drop -> pod running (its pid file written) vs. `rkt prepare` +
      `rkt run-prepared` by hand, timed to the same pid file. Only when real rkt is
      available (RKTCTL_TEST_RKT, or rkt on PATH, as the tests find it).
@@ -146,9 +148,13 @@ def wait_idle(h: Harness, quiet_s: float = 1.0) -> None:
             last, since = now, time.monotonic()
 
 
-def drop_to_prepare(n: int, others: int) -> tuple[list[float], list[float]]:
+def drop_to_prepare(
+    n: int, others: int, *, image: str | None = None
+) -> tuple[list[float], list[float]]:
     """Rename -> rktctl spawns `rkt prepare`, and -> the fake's prepare runs (ms), with
-    `others` blocked manifests present."""
+    `others` blocked manifests present. Each dropped task has an image of its own, so
+    its start runs `rkt fetch` first; with `image`, every task has that one image, which
+    a warm-up task fetches first, so no measured start fetches."""
     with tempfile.TemporaryDirectory(prefix="rktctl-bench-") as tmp:
         h = Harness(Path(tmp))
         spawn_log = Path(tmp) / "spawned.log"
@@ -162,10 +168,14 @@ def drop_to_prepare(n: int, others: int) -> tuple[list[float], list[float]]:
             h.start(rkt=str(wrapper), resync_interval_s=600.0, log_level="info")
             wait_for((h.status_dir / "controller.json").exists, timeout=120, what="the first pass")
             wait_idle(h)
+            if image is not None:
+                drop(h.desired, "warmup", manifest_yaml("warmup", image=image))
+                wait_for(lambda: h.running("warmup"), timeout=60, what="warmup running")
+                wait_idle(h)
             spawned, started = [], []
             for i in range(n):
                 name = f"lat{i:03}"
-                t0 = drop(h.desired, name, manifest_yaml(name))
+                t0 = drop(h.desired, name, manifest_yaml(name, image=image))
                 t1 = wait_for(
                     lambda name=name: (times := h.prepare_times(name)) and times[0],
                     timeout=60,
@@ -348,6 +358,10 @@ def main() -> int:
     prepare = {
         k: timed(f"drop->prepare at {k}", lambda k=k: drop_to_prepare(args.n, k)) for k in sizes
     }
+    known = timed(
+        f"drop->prepare at {sizes[-1]}, image known",
+        lambda: drop_to_prepare(args.n, sizes[-1], image="example.com/shared:1.0"),
+    )
     exits = (
         []
         if args.prepare_only
@@ -366,6 +380,7 @@ def main() -> int:
     for k, (spawned, started) in prepare.items():
         print(row(f"drop -> prepare spawned, {k} others", spawned, floor))
         print(row(f"drop -> fake's prepare runs, {k} others", started, floor))
+    print(row(f"drop -> prepare spawned, {sizes[-1]} others, image known", known[0], floor))
     if fly_hand is not None and fly_ctl is not None:
         print(row("fly by hand: prepare + run-prepared -> pid", fly_hand, None))
         print(row("fly via rktctl: drop -> pid", fly_ctl, fly_hand))
