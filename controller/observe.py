@@ -280,6 +280,11 @@ def _app(obj: object, path: str) -> ObservedApp:
         raise RktOutputError(f"{where}: missing the app name")
     state = obj.get("state", "unknown")
     image_id = obj.get("image_id", "")
+    if isinstance(image_id, str):  # one copy per image, not one per pod
+        shared_id = _IMAGE_IDS.get(image_id)
+        if shared_id is None and len(_IMAGE_IDS) < _SHARED_MAPS_MAX:
+            _IMAGE_IDS[image_id] = image_id
+        image_id = shared_id or image_id
     return ObservedApp(
         name=name,
         state=state if isinstance(state, str) else "unknown",
@@ -326,8 +331,21 @@ def _str_map(obj: Mapping[str, object], key: str, where: str) -> Mapping[str, st
         return frozen_map()
     if not isinstance(value, dict):
         raise RktOutputError(f"{where}.{key}: expected an object, got {_kind(value)}")
-    # The comprehension already is a fresh dict: wrap it without frozen_map's second copy.
-    return MappingProxyType({k: v for k, v in value.items() if isinstance(v, str)})
+    items = tuple((k, v) for k, v in value.items() if isinstance(v, str))
+    shared = _SHARED_MAPS.get(items)
+    if shared is None:
+        shared = MappingProxyType(dict(items))
+        if len(_SHARED_MAPS) < _SHARED_MAPS_MAX:
+            _SHARED_MAPS[items] = shared
+    return shared
+
+
+# Read-only maps are shared between pods that carry the same one: every owned pod's
+# user_labels are {managed-by: rktctl}, ~300 bytes each at 10,000 pods. Bounded, so
+# pods with labels of their own cannot grow it without end (they get a map each).
+_SHARED_MAPS: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
+_SHARED_MAPS_MAX = 1024
+_IMAGE_IDS: dict[str, str] = {}
 
 
 def _stderr_lines(stderr: bytes) -> tuple[str, ...]:

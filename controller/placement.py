@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from controller import constraints, interpolate, ports, rktargs, security
 from controller.manifests import compute_spec_hash
@@ -53,6 +55,10 @@ class Placement:
     resolved: Mapping[TaskName, _Resolved] = field(default_factory=dict, repr=False, compare=False)
     """What interpolation and the checks after it made of each task: `place(previous=)`
     reuses it for a task whose spec, bindings, attributes and environment are the same."""
+
+
+_NONE: Mapping[Any, Any] = MappingProxyType({})
+"""The bindings, host ports and port variables of a task without ports (one, shared)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,22 +137,25 @@ def place(
 
     host_ip = attrs.get(IP_ATTRIBUTE) or "0.0.0.0"  # noqa: S104 - rkt forwards on all addresses
     placed: dict[TaskName, TaskSpec] = {}
-    bindings: dict[TaskName, dict[str, ports.PortBinding]] = {}
+    bindings: dict[TaskName, Mapping[str, ports.PortBinding]] = {}
     resolved_now: dict[TaskName, _Resolved] = {}
     context = (attrs, env, workload_policy, hash_spec)
     before = previous.resolved if previous is not None else {}
     for name, spec in valid.items():
         if name in blocked:
             continue
-        task_bindings = {
-            label: ports.PortBinding(
-                label=label,
-                host_port=port,
-                host_ip=host_ip,
-                container_port=_container_port(spec, label),
-            )
-            for label, port in allocation.bindings.get(name, {}).items()
-        }
+        task_ports = allocation.bindings.get(name)
+        task_bindings: Mapping[str, ports.PortBinding] = _NONE
+        if task_ports:  # most tasks have no ports: they share one empty mapping
+            task_bindings = {
+                label: ports.PortBinding(
+                    label=label,
+                    host_port=port,
+                    host_ip=host_ip,
+                    container_port=_container_port(spec, label),
+                )
+                for label, port in task_ports.items()
+            }
         old = before.get(name)
         if (
             old is not None
@@ -155,10 +164,11 @@ def place(
             and _same(old.context, context)
         ):
             result = old.result
+            resolved_now[name] = old  # nothing new is built for an unchanged task
         else:
             result = _resolve(spec, name=name, task_bindings=task_bindings, attrs=attrs, env=env,
                               workload_policy=workload_policy, hash_spec=hash_spec)  # fmt: skip
-        resolved_now[name] = _Resolved(spec, task_bindings, context, result)
+            resolved_now[name] = _Resolved(spec, task_bindings, context, result)
         if isinstance(result, str):
             blocked[name] = result
             continue
@@ -171,8 +181,11 @@ def place(
     return Placement(
         specs=runnable,
         blocked=dict(sorted(blocked.items())),
-        host_ports={n: {lb: b.host_port for lb, b in bindings[n].items()} for n in runnable},
-        env={n: interpolate.port_env(bindings[n]) for n in runnable},
+        host_ports={
+            n: {lb: b.host_port for lb, b in bindings[n].items()} if bindings[n] else _NONE
+            for n in runnable
+        },
+        env={n: interpolate.port_env(bindings[n]) if bindings[n] else _NONE for n in runnable},
         persisted_ports=allocation.persisted,
         bindings={n: bindings[n] for n in runnable},
         resolved=resolved_now,

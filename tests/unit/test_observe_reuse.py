@@ -167,3 +167,14 @@ def test_the_same_output_is_the_last_observation() -> None:
     # The same stdout with a warning on stderr is another observation (incomplete).
     warned = parse_pod_list(raw, b"unable to read pod x\n", previous=first)
     assert warned is not first and not warned.complete and warned.pods == first.pods
+
+
+def test_pods_with_the_same_labels_share_one_read_only_map() -> None:
+    """Memory at 10k pods: every owned pod's labels are {managed-by: rktctl}."""
+    obs = parse_pod_list(dump(pod(), pod("11111111-2222-4333-8444-555555555555", "db")))
+    first, second = (p.apps[0] for p in obs.pods)
+    assert first.user_labels is second.user_labels
+    assert dict(first.user_labels) == {"rktctl.io/managed-by": "rktctl"}
+    assert first.image_id is second.image_id
+    with pytest.raises(TypeError):
+        first.user_labels["x"] = "y"  # type: ignore[index]
