@@ -202,35 +202,55 @@ class Daemonish:
         self.publish_cpu = time.process_time() - c0
 
 
+def _config(base: Path) -> Config:
+    return Config(
+        desired_dir=str(base / "desired"),
+        status_dir=str(base / "status"),
+        state_dir=str(base / "state"),
+        strict_modes=False,
+        overcommit=True,
+        max_parallel=8,
+        max_delete_fraction=1.0,
+    )
+
+
+def set_up(n: int, base: Path) -> None:
+    """The host a daemon restarts on: `n` manifests, their pods running (saved as
+    pods.json for the stand-in runtime), the status and state the last daemon left."""
+    for directory in ("desired", "status", "state"):
+        (base / directory).mkdir(mode=0o755)
+    for i in range(n):
+        (base / "desired" / f"task-{i:05}.yaml").write_text(_manifest(i))
+    # Files older than the racy window, so the cache trusts their stat at once.
+    old = time.time() - 10
+    for p in (base / "desired").iterdir():
+        os.utime(p, (old, old))
+    runtime = StandInRuntime()
+    first = Daemonish(_config(base), runtime)
+    first.one("startup")  # starts every task (stand-in pods)
+    first.one("verify")  # sees them running
+    (base / "pods.json").write_text(json.dumps(runtime.pods))
+
+
 def run_scale(n: int) -> dict[str, float]:
-    """Every figure of one scale, measured in this process."""
+    """Every figure of one scale, measured in this process; the host is set up by
+    another, so the RSS here is one daemon's (and the stand-in runtime's)."""
     res: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="rktctl-benchpass-") as tmp:
         base = Path(tmp)
-        desired, status, state = base / "desired", base / "status", base / "state"
-        for directory in (desired, status, state):
-            directory.mkdir(mode=0o755)
-        for i in range(n):
-            (desired / f"task-{i:05}.yaml").write_text(_manifest(i))
-        # Files older than the racy window, so the cache trusts their stat at once.
-        old = time.time() - 10
-        for p in desired.iterdir():
-            os.utime(p, (old, old))
-        cfg = Config(
-            desired_dir=str(desired),
-            status_dir=str(status),
-            state_dir=str(state),
-            strict_modes=False,
-            overcommit=True,
-            max_parallel=8,
-            max_delete_fraction=1.0,
+        subprocess.run(
+            [sys.executable, __file__, "--set-up", str(n), str(base)],
+            check=True,
+            capture_output=True,
         )
+        desired, status, state = base / "desired", base / "status", base / "state"
+        cfg = _config(base)
         runtime = StandInRuntime()
-        first = Daemonish(cfg, runtime)
-        first.one("startup")  # starts every task (stand-in pods)
-        first.one("verify")  # sees them running
-        del first
-        gc.collect()
+        runtime.pods = {
+            u: (t, h, at) for u, (t, h, at) in json.loads((base / "pods.json").read_text()).items()
+        }
+        runtime.started = len(runtime.pods)
+        old = time.time() - 10
 
         # Cold start: a new daemon over running pods and an existing status dir.
         runtime.list_cpu = 0.0
@@ -337,7 +357,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", default="1000,10000")
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--set-up", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.set_up:
+        set_up(int(args.set_up[0]), Path(args.set_up[1]))
+        return 0
     if args.child:
         print(json.dumps(run_scale(args.child)))
         return 0
