@@ -81,7 +81,7 @@ def parse_pod_list(
             f"rkt list --format=json: expected a JSON array or null, got {_kind(data)}"
         )
     # Building an ObservedPod costs ~3x decoding its entry; between resyncs almost every
-    # entry is unchanged. orjson re-encodes an entry in ~1 us (in the order it was read,
+    # entry is unchanged. orjson re-encodes an entry in ~3 us (in the order it was read,
     # so the same text gives the same bytes), and a digest of that finds last pass's pod.
     known = {}
     if previous is not None:

@@ -292,7 +292,7 @@ class ManifestCache:
         if documents is not None and document is not None:
             try:
                 return manifests.spec_from_document(document, source)
-            except Exception:
+            except Exception:  # whatever a bad entry raises: it is a shortcut, so check
                 documents.forget(digest)
         try:
             spec, checked = manifests.parse_manifest_document(data, source=source)
