@@ -23,6 +23,7 @@ stop or a gc) and exit 0, leaving every pod running.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import signal
@@ -343,7 +344,8 @@ class Daemon:
 
 
 def _freeze_startup_objects() -> None:
-    """Move what the first pass built (specs, caches, status memos) out of the cyclic GC.
+    """Move what the first pass built (specs, caches, status memos) out of the cyclic GC,
+    and give the memory the start used only for a while back to the system.
 
     At 10k tasks these are ~200k long-lived objects that every full collection would
     walk again, a third of an idle pass's CPU (bench/bench_pass.py). They are freed by
@@ -351,6 +353,21 @@ def _freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    """Return the C heap's free pages to the system (glibc's malloc_trim).
+
+    A start reads every manifest and builds every status document once: freed, that
+    memory stays in the process's heap and counts in its RSS (~9 MB at 10k tasks).
+    Elsewhere (musl, no libc symbol) this does nothing.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def _run_gc(runtime: Runtime, grace_period_s: float) -> None:
