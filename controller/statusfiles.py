@@ -85,18 +85,27 @@ def _pack(data: bytes) -> bytes:
     return zlib.compress(data, 1)
 
 
+def _file_key(data: bytes) -> bytes:
+    """What identifies a task file's content: a 128-bit digest of its bytes."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
 class _Encoded(Mapping[str, Mapping[str, Any]]):
     """Task documents kept as their files' packed bytes, decoded only when one is read.
 
     A document is ~5 KB as Python objects, ~1.9 KB as its file and ~0.5 KB packed;
-    an idle pass reads none of them (`status.build_task_statuses_memo`).
+    an idle pass reads none of them (`status.build_task_statuses_memo`). The files a
+    previous daemon left are kept as read (a JSON object starts with "{", a zlib
+    stream never does) until the first build replaces them: a start packs only what
+    it builds.
     """
 
     def __init__(self, data: Mapping[str, bytes]) -> None:
         self._data = data
 
     def __getitem__(self, name: str) -> Mapping[str, Any]:
-        doc = json.loads(zlib.decompress(self._data[name]))
+        data = self._data[name]
+        doc = orjson.loads(data if data[:1] == b"{" else zlib.decompress(data))
         return doc if isinstance(doc, dict) else {}
 
     def __contains__(self, name: object) -> bool:
@@ -121,7 +130,8 @@ class StatusWriter:
         self._latest: dict[str, bytes] | None = None
         """Every task's newest document (encoded): `previous` of the next build."""
         self._on_disk: dict[str, bytes] = {}
-        """What each tasks/<name>.json holds now, so unchanged files are not rewritten."""
+        """The `_file_key` of what each tasks/<name>.json holds now, so unchanged files
+        are not rewritten."""
         self._strays: list[Path] = []
         self._memo: dict[str, TaskMemo] = {}
         self._settled_inputs: tuple[object, ...] | None = None
@@ -137,7 +147,7 @@ class StatusWriter:
         """
         if self._latest is None:
             self._latest = self._load_previous()
-            self._on_disk = dict(self._latest)
+            self._on_disk = {name: _file_key(data) for name, data in self._latest.items()}
         latest: dict[str, bytes] = {}
         problems: list[str] = []
         failed: list[str] = []
@@ -146,9 +156,9 @@ class StatusWriter:
         def write(name: str, doc: dict[str, Any]) -> None:
             nonlocal wrote
             data = _dump(doc)
-            packed = latest[name] = _pack(data)
-            if self._on_disk.get(name) == packed:
-                latest[name] = self._on_disk[name]  # one copy in memory, not two
+            latest[name] = _pack(data)
+            key = _file_key(data)
+            if self._on_disk.get(name) == key:
                 return
             try:
                 atomic_write(self.tasks_dir / task_file_name(name), data, sync_dir=False)
@@ -157,7 +167,7 @@ class StatusWriter:
                 self._on_disk.pop(name, None)  # unknown now: rewrite next time
                 failed.append(name)  # ... which needs it built again
             else:
-                self._on_disk[name] = packed
+                self._on_disk[name] = key
                 wrote = True
 
         inputs = pass_inputs(report, now)
@@ -251,7 +261,9 @@ class StatusWriter:
                 continue
             name = doc.get("name")
             if isinstance(name, str) and task_file_name(name) == path.name:
-                docs[name] = _pack(raw)  # what this writer wrote: equal to its dump if unchanged
+                # What this writer wrote (equal to its dump if unchanged), kept as read
+                # unless it does not start with "{" (edited by hand): then packed.
+                docs[name] = raw if raw[:1] == b"{" else _pack(raw)
             else:
                 self._strays.append(path)
         return docs

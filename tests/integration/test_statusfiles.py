@@ -232,3 +232,19 @@ def test_a_document_is_written_as_json_would_indent_it() -> None:
         PHASE = "phase"
 
     assert stdlib_json.loads(_dump({Key.PHASE: "Running"})) == {"phase": "Running"}
+
+
+def test_a_previous_document_edited_to_start_with_a_blank_is_still_read(tmp_path: Path) -> None:
+    """Files a previous daemon left are kept as read until rebuilt; one that does not
+    start with "{" (an editor's blank line) must not be mistaken for packed bytes."""
+    from controller.statusfiles import StatusWriter as Writer
+
+    writer = Writer(tmp_path)
+    rep = report(want=desired(task("web")), obs=observation())
+    writer.publish(rep, daemon=DAEMON, now=100.0)
+    path = tmp_path / "tasks" / "web.json"
+    path.write_text("\n" + path.read_text())
+    again = Writer(tmp_path)  # a restarted daemon
+    again.publish(rep, daemon=DAEMON, now=101.0)
+    assert json.loads(path.read_text())["name"] == "web"
+    assert path.read_text().startswith("{")  # rewritten as rktctl writes it
