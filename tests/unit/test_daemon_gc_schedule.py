@@ -90,7 +90,9 @@ def test_trimming_the_real_heap_gives_back_freed_memory() -> None:
         with open("/proc/self/status", encoding="ascii") as fh:
             return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
 
-    blocks = [bytearray(100_000) for _ in range(600)]  # ~60 MB from malloc's heap
+    # ~60 MB from malloc's heap, every page written (calloc'd fresh pages would not be
+    # resident, and their freeing would show nothing).
+    blocks = [bytearray(b"\1") * 100_000 for _ in range(600)]
     keep = blocks[::50]  # one kept block every 5 MB pins the heap's top
     del blocks
     before = rss_kb()
