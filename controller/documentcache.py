@@ -60,14 +60,13 @@ class DocumentCache:
 
     def __init__(self, state_dir: str) -> None:
         self._path = Path(state_dir) / FILE_NAME
-        self._stored: dict[str, str] = {}
+        self._stored: dict[str, str] = self._load()
         """What the file held: content hash -> the document as JSON text."""
         self._used: dict[str, str] = {}
         """The documents of the manifests this read met (the file's next content)."""
         self.hits = 0
         self.misses = 0
         self._open = True
-        self._stored = self._load()
 
     def _load(self) -> dict[str, str]:
         try:
