@@ -214,7 +214,7 @@ class _Demo:
             spec = manifests.parse_manifest(path.read_bytes(), source=str(path))
             for volume in spec.volumes:
                 if "${" not in volume.host:  # variables are resolved only at start time
-                    host = rktargs.host_path(spec.name, volume, data_dir)
+                    host = rktargs.host_path(spec.name, volume.host, data_dir)
                     Path(host).mkdir(parents=True, exist_ok=True)
 
     def _start_daemon(self) -> None:

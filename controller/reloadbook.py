@@ -17,7 +17,7 @@ from pathlib import Path
 
 import structlog
 
-from controller import appreload, reloadfiles, volumes
+from controller import appreload, reloadfiles, rktargs, volumes
 from controller.errors import StatusWriteError
 from controller.fsio import read_json, write_json
 from controller.model import (
@@ -106,7 +106,8 @@ class ReloadBook:
 
     def _paths(self, spec: TaskSpec) -> list[str]:
         assert spec.reload is not None
-        return [reloadfiles.resolve(spec, path, self._data_dir) for path in spec.reload.paths]
+        # As a relative volume host path resolves; the manifest rules refuse '..' here.
+        return [rktargs.host_path(spec.name, path, self._data_dir) for path in spec.reload.paths]
 
     def _save(self) -> None:
         doc = {uuid: dict(sorted(d.items())) for uuid, d in sorted(self._read.items())}

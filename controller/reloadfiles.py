@@ -11,24 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 from controller import fsio
-from controller.model import TaskSpec
 
 _CHUNK = 1 << 20
 StatKey = tuple[int, int, int, int, int]
-
-
-def resolve(spec: TaskSpec, path: str, task_data_dir: str) -> str:
-    """The host path of reload path `path`: absolute as given, else under the task's
-    data directory (as a relative volume host path resolves)."""
-    if path.startswith("/"):
-        return posixpath.normpath(path)
-    return posixpath.normpath(posixpath.join(task_data_dir, spec.name, path))
 
 
 def stat_key(path: str) -> StatKey | str:

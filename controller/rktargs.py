@@ -55,7 +55,6 @@ from controller.model import (
     STAMP_TASK,
     PodUUID,
     TaskSpec,
-    Volume,
     frozen_map,
 )
 
@@ -350,18 +349,19 @@ def redact_argv(argv: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def host_path(spec_name: str, volume: Volume, task_data_dir: str) -> str:
-    """Return the host path of `volume`: absolute as given, relative under the task's dir.
+def host_path(spec_name: str, host: str, task_data_dir: str) -> str:
+    """Return the host path `host` of a task (a volume's, a `spec.reload` file's): absolute
+    as given, relative under the task's dir.
 
     Raise ValueError when a relative path climbs out of `<task_data_dir>/<task>`.
     """
-    if volume.host.startswith("/"):
-        return posixpath.normpath(volume.host)
+    if host.startswith("/"):
+        return posixpath.normpath(host)
     base = posixpath.normpath(posixpath.join(task_data_dir, spec_name))
-    resolved = posixpath.normpath(posixpath.join(base, volume.host))
+    resolved = posixpath.normpath(posixpath.join(base, host))
     if resolved != base and not resolved.startswith(base + "/"):
         raise ValueError(
-            f"task {spec_name}: relative volume path {volume.host!r} leaves the task's "
+            f"task {spec_name}: relative volume path {host!r} leaves the task's "
             f"data directory {base}"
         )
     return resolved
@@ -384,7 +384,7 @@ def _volume_flags(spec: TaskSpec, opts: ArgvOptions) -> tuple[list[str], list[st
     mounts: list[str] = []
     for index, volume in enumerate(spec.volumes):
         name = volume_name(spec.name, index)
-        source = host_path(spec.name, volume, opts.task_data_dir)
+        source = host_path(spec.name, volume.host, opts.task_data_dir)
         if "," in source:
             # rkt splits --volume on commas before unescaping: a comma cannot be expressed.
             raise ValueError(f"task {spec.name}: volume host path {source!r} contains a comma")

@@ -45,7 +45,7 @@ def missing_host_paths(spec: TaskSpec, *, data_dir: str) -> tuple[str, ...]:
     for index, volume in enumerate(spec.volumes):
         if not volume.host.startswith("/"):
             continue
-        path = rktargs.host_path(spec.name, volume, data_dir)
+        path = rktargs.host_path(spec.name, volume.host, data_dir)
         if not Path(path).exists():
             problems.append(_missing_message(spec, index, volume, path, data_dir))
     return tuple(problems)
@@ -63,7 +63,7 @@ def ensure_task_dirs(spec: TaskSpec, *, data_dir: str) -> tuple[Path, ...]:
             continue
         where = f"spec.config.volumes[{index}] ({volume.host}:{volume.container})"
         try:
-            path = Path(rktargs.host_path(spec.name, volume, data_dir))
+            path = Path(rktargs.host_path(spec.name, volume.host, data_dir))
             made = _make_dirs(path)
             if made and path in made:
                 _chown_for(spec, path)
