@@ -26,7 +26,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import structlog
+
 from controller.errors import StateLocked, StatusWriteError
+
+log = structlog.get_logger()
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 # Editor, package-manager and VCS leftovers that must never be read as manifests
@@ -293,10 +297,16 @@ def read_json(path: str | os.PathLike[str]) -> object:
         return None
 
 
-def write_json(path: str | os.PathLike[str], document: object) -> None:
-    """Write `document` as indented, key-sorted JSON with `atomic_write` (which raises
-    StatusWriteError)."""
-    atomic_write(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+def save_state(path: str | os.PathLike[str], document: object) -> None:
+    """Write the state file `path`: `document` as indented, key-sorted JSON, atomically.
+
+    A state file that cannot be written is logged (`state_write_failed`), never fatal:
+    what it holds is kept in memory and written again with its next change.
+    """
+    try:
+        atomic_write(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+    except StatusWriteError as exc:
+        log.error("state_write_failed", path=str(path), error=str(exc))
 
 
 def atomic_write(

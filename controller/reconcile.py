@@ -77,9 +77,9 @@ from controller.fsio import (
     read_git_revision,
     read_json,
     read_manifest,
+    save_state,
     stat_key,
     trim_head,
-    write_json,
 )
 from controller.imagefetch import Fetching, ImageFetcher
 from controller.launchers import unit_name
@@ -949,10 +949,7 @@ class Reconciler:
         if kept == self._kill_timeouts:
             return
         self._kill_timeouts = kept
-        try:
-            write_json(Path(self.cfg.state_dir) / KILL_TIMEOUTS_FILE, kept)
-        except StatusWriteError as exc:
-            log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
+        save_state(Path(self.cfg.state_dir) / KILL_TIMEOUTS_FILE, kept)
 
     def _retain(
         self, desired: DesiredState, full: Observation, now_kept: tuple[Remove, ...], now: float
@@ -1186,10 +1183,7 @@ class Reconciler:
 
     def _save_restarts(self) -> None:
         doc = {name: dataclasses.asdict(state) for name, state in sorted(self._restarts.items())}
-        try:
-            write_json(Path(self.cfg.state_dir) / RESTARTS_FILE, doc)
-        except StatusWriteError as exc:
-            log.error("state_write_failed", path=self.cfg.state_dir, error=str(exc))
+        save_state(Path(self.cfg.state_dir) / RESTARTS_FILE, doc)
 
     def _log_finished(self, report: PassReport) -> None:
         by_kind = action_counts(report.outcomes)

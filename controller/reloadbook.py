@@ -15,11 +15,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import structlog
-
 from controller import appreload, reloadfiles, rktargs, volumes
-from controller.errors import StatusWriteError
-from controller.fsio import read_json, write_json
+from controller.fsio import read_json, save_state
 from controller.model import (
     DesiredState,
     Observation,
@@ -34,8 +31,6 @@ from controller.model import (
 )
 
 RELOADS_FILE = "reloads.json"
-
-log = structlog.get_logger()
 
 
 class ReloadBook:
@@ -111,10 +106,7 @@ class ReloadBook:
 
     def _save(self) -> None:
         doc = {uuid: dict(sorted(d.items())) for uuid, d in sorted(self._read.items())}
-        try:
-            write_json(self._path, doc)
-        except StatusWriteError as exc:
-            log.error("state_write_failed", path=str(self._path), error=str(exc))
+        save_state(self._path, doc)
 
 
 def _load(path: Path) -> dict[PodUUID, dict[str, str]]:

@@ -18,8 +18,8 @@ from pathlib import Path
 import structlog
 
 from controller import manifests, rollout
-from controller.errors import ManifestError, StatusWriteError
-from controller.fsio import read_json, write_json
+from controller.errors import ManifestError
+from controller.fsio import read_json, save_state
 from controller.model import (
     DesiredState,
     HealthView,
@@ -164,7 +164,4 @@ class RolloutBook:
         return dataclasses.replace(rec, healthy_manifest=text, healthy_source=spec.source)
 
     def _save(self) -> None:
-        try:
-            write_json(self._path, rollout.dump(self._records))
-        except StatusWriteError as exc:
-            log.error("state_write_failed", path=str(self._path), error=str(exc))
+        save_state(self._path, rollout.dump(self._records))

@@ -248,3 +248,17 @@ def test_a_previous_document_edited_to_start_with_a_blank_is_still_read(tmp_path
     again.publish(rep, daemon=DAEMON, now=101.0)
     assert json.loads(path.read_text())["name"] == "web"
     assert path.read_text().startswith("{")  # rewritten as rktctl writes it
+
+
+def test_a_state_file_that_cannot_be_written_is_logged_not_raised(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    from controller.fsio import read_json, save_state
+
+    save_state(tmp_path / "restarts.json", {"web": {"restarts": 1}})
+    assert read_json(tmp_path / "restarts.json") == {"web": {"restarts": 1}}
+    (tmp_path / "not-a-dir").write_text("")
+    with capture_logs() as logs:
+        save_state(tmp_path / "not-a-dir" / "restarts.json", {})  # its parent is a file
+    assert [e["event"] for e in logs] == ["state_write_failed"]
+    assert logs[0]["path"] == str(tmp_path / "not-a-dir" / "restarts.json")
